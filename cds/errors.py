@@ -1,0 +1,99 @@
+"""The one error tree of the service. Routes raise these; one handler turns them into JSON.
+
+    CDSError                      status  reason
+    ├── RequestError              400     bad-request          (the caller's body or headers)
+    │   ├── MalformedJSON         400     malformed-json
+    │   ├── InvalidRequest        400     invalid-request      (schema errors, with field paths)
+    │   ├── HookMismatch          400     hook-mismatch
+    │   ├── UnsupportedMediaType  415     unsupported-media-type
+    │   ├── PayloadTooLarge       413     payload-too-large
+    │   ├── UnknownService        404     unknown-service
+    │   ├── UnknownCard           404     unknown-card
+    │   └── PrefetchUnavailable   412     prefetch-unavailable
+    ├── AuthError                 401     unauthorized         (+ WWW-Authenticate)
+    ├── RulePackError             --      (load/compile time: never reaches an EHR)
+    └── StoreError                --      (logged and counted; never fails a hook call)
+
+Every error carries a machine-readable `reason` and a human `message`; `details` holds
+structured extras such as field paths. The body an EHR sees is
+`{"error": reason, "message": ..., "details": [...]}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class CDSError(Exception):
+    status: ClassVar[int] = 500
+    reason: ClassVar[str] = "internal-error"
+
+    def __init__(self, message: str, details: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.reason, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class RequestError(CDSError):
+    status = 400
+    reason = "bad-request"
+
+
+class MalformedJSON(RequestError):
+    reason = "malformed-json"
+
+
+class InvalidRequest(RequestError):
+    reason = "invalid-request"
+
+
+class HookMismatch(RequestError):
+    reason = "hook-mismatch"
+
+
+class UnsupportedMediaType(RequestError):
+    status = 415
+    reason = "unsupported-media-type"
+
+
+class PayloadTooLarge(RequestError):
+    status = 413
+    reason = "payload-too-large"
+
+
+class UnknownService(RequestError):
+    status = 404
+    reason = "unknown-service"
+
+
+class UnknownCard(RequestError):
+    status = 404
+    reason = "unknown-card"
+
+
+class PrefetchUnavailable(RequestError):
+    status = 412
+    reason = "prefetch-unavailable"
+
+
+class AuthError(CDSError):
+    status = 401
+    reason = "unauthorized"
+
+
+class RulePackError(CDSError):
+    """A rule pack that cannot be loaded, checked or compiled."""
+
+    reason = "rule-pack-error"
+
+
+class StoreError(CDSError):
+    """The audit/feedback store failed; logged and counted, never shown to an EHR."""
+
+    reason = "store-error"

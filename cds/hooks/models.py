@@ -1,0 +1,288 @@
+"""CDS Hooks 2.0 wire models: requests, contexts per hook, cards, responses, feedback.
+
+Strict where the spec says MUST (required fields, enumerations, summary length), lenient
+where real EHRs differ harmlessly (unknown extra fields are kept, a draftOrders Bundle
+without `type` is accepted). Responses leave optional fields out rather than sending null.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid as uuid_lib
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+SUMMARY_MAX = 140
+_REFERENCE = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
+_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+
+class _Wire(BaseModel):
+    """Base for models sent to EHRs: drops None and empty optional collections on output."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    @model_serializer(mode="wrap")
+    def _omit_empty(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        return {k: v for k, v in data.items() if v is not None and v != [] and v != {}}
+
+
+# --------------------------------------------------------------------------- request
+
+
+class FhirAuthorization(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    access_token: str = Field(min_length=1)
+    token_type: Literal["Bearer", "bearer"]
+    expires_in: int = Field(ge=0)
+    scope: str
+    subject: str
+    patient: str | None = None
+
+    def __repr__(self) -> str:  # never let a token reach a log line through repr()
+        return f"FhirAuthorization(subject={self.subject!r}, token=<redacted>)"
+
+    __str__ = __repr__
+
+
+class PatientViewContext(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    userId: str = Field(min_length=1)
+    patientId: str = Field(min_length=1)
+    encounterId: str | None = None
+
+    @field_validator("patientId")
+    @classmethod
+    def _fhir_id(cls, value: str) -> str:
+        if not _FHIR_ID.match(value):
+            raise ValueError("must be a FHIR id ([A-Za-z0-9-.], at most 64 characters)")
+        return value
+
+
+class DraftOrdersBundle(BaseModel):
+    """`context.draftOrders`: a Bundle. `type` is optional here because real clients omit it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    resourceType: Literal["Bundle"]
+    type: str | None = None
+    entry: list[dict[str, Any]] = Field(default_factory=list)
+
+    def resources(self) -> list[Any]:
+        return [e.get("resource") for e in self.entry if isinstance(e, dict)]
+
+
+class OrderSignContext(PatientViewContext):
+    draftOrders: DraftOrdersBundle
+
+
+class OrderSelectContext(OrderSignContext):
+    selections: list[str] = Field(min_length=1)
+
+    @field_validator("selections")
+    @classmethod
+    def _references(cls, value: list[str]) -> list[str]:
+        for ref in value:
+            if not _REFERENCE.match(ref):
+                raise ValueError(f"{ref!r} is not a relative reference such as MedicationRequest/1")
+        return value
+
+
+class EncounterContext(PatientViewContext):
+    encounterId: str = Field(min_length=1)  # type: ignore[assignment]
+
+
+CONTEXT_MODELS: dict[str, type[BaseModel]] = {
+    "patient-view": PatientViewContext,
+    "order-sign": OrderSignContext,
+    "order-select": OrderSelectContext,
+    "encounter-start": EncounterContext,
+    "encounter-discharge": EncounterContext,
+}
+
+
+class HookRequest(BaseModel):
+    """A CDS Hooks call. `context` is validated against the hook's context model."""
+
+    model_config = ConfigDict(extra="allow")
+
+    hook: str = Field(min_length=1)
+    hookInstance: uuid_lib.UUID
+    fhirServer: str | None = None
+    fhirAuthorization: FhirAuthorization | None = None
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
+    extension: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _fhir_server_with_token(self) -> HookRequest:
+        if self.fhirAuthorization is not None and not self.fhirServer:
+            raise ValueError("fhirServer is required when fhirAuthorization is present")
+        return self
+
+    def typed_context(self) -> BaseModel:
+        """The context parsed with the model of its hook (raises pydantic ValidationError)."""
+        model = CONTEXT_MODELS.get(self.hook, PatientViewContext)
+        return model.model_validate(self.context)
+
+    def __repr__(self) -> str:
+        return f"HookRequest(hook={self.hook!r}, hookInstance={self.hookInstance})"
+
+    __str__ = __repr__
+
+
+# --------------------------------------------------------------------------- cards
+
+
+class Coding(_Wire):
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(min_length=1)
+    system: str | None = None
+    display: str | None = None
+
+
+class Source(_Wire):
+    label: str = Field(min_length=1)
+    url: str | None = None
+    icon: str | None = None
+    topic: Coding | None = None
+
+
+class Action(_Wire):
+    type: Literal["create", "update", "delete"]
+    description: str = Field(min_length=1)
+    resource: dict[str, Any] | None = None
+    resourceId: str | None = None
+
+    @model_validator(mode="after")
+    def _payload(self) -> Action:
+        if self.type in ("create", "update") and self.resource is None:
+            raise ValueError(f"a {self.type} action needs a resource")
+        if self.type == "delete" and not (self.resourceId or self.resource):
+            raise ValueError("a delete action needs resourceId")
+        return self
+
+
+class Suggestion(_Wire):
+    label: str = Field(min_length=1)
+    uuid: str | None = None
+    isRecommended: bool | None = None
+    actions: list[Action] = Field(default_factory=list)
+
+
+class Link(_Wire):
+    label: str = Field(min_length=1)
+    url: str = Field(min_length=1)
+    type: Literal["absolute", "smart"]
+    appContext: str | None = None
+    autolaunchable: bool | None = None
+
+    @model_validator(mode="after")
+    def _app_context_only_for_smart(self) -> Link:
+        if self.appContext is not None and self.type != "smart":
+            raise ValueError("appContext is only allowed on smart links")
+        return self
+
+
+class Card(_Wire):
+    uuid: str = Field(default_factory=lambda: str(uuid_lib.uuid4()))
+    summary: str = Field(min_length=1, max_length=SUMMARY_MAX - 1)
+    detail: str | None = None
+    indicator: Literal["info", "warning", "critical"]
+    source: Source
+    suggestions: list[Suggestion] = Field(default_factory=list)
+    selectionBehavior: Literal["at-most-one", "any"] | None = None
+    overrideReasons: list[Coding] = Field(default_factory=list)
+    links: list[Link] = Field(default_factory=list)
+    extension: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _selection_behavior(self) -> Card:
+        if self.suggestions and self.selectionBehavior is None:
+            raise ValueError("selectionBehavior is required when a card has suggestions")
+        return self
+
+
+class SystemAction(Action):
+    pass
+
+
+class HookResponse(BaseModel):
+    """The body answered to a hook call: `cards` always present, even when empty."""
+
+    cards: list[Card] = Field(default_factory=list)
+    systemActions: list[SystemAction] = Field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cards": [c.model_dump(mode="json") for c in self.cards],
+            "systemActions": [a.model_dump(mode="json") for a in self.systemActions],
+        }
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+class ServiceDescriptor(_Wire):
+    model_config = ConfigDict(extra="forbid")
+
+    hook: str
+    id: str = Field(pattern=r"^[A-Za-z0-9\-_.]+$")
+    title: str | None = None
+    description: str = Field(min_length=1)
+    prefetch: dict[str, str] = Field(default_factory=dict)
+    usageRequirements: str | None = None
+    extension: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------- feedback
+
+
+class AcceptedSuggestion(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(min_length=1)
+
+
+class OverrideReason(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    reason: Coding | None = None
+    userComment: str | None = Field(default=None, max_length=4000)
+
+
+class Feedback(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    card: str = Field(min_length=1)
+    outcome: Literal["accepted", "overridden"]
+    acceptedSuggestions: list[AcceptedSuggestion] | None = None
+    overrideReason: OverrideReason | None = None
+    outcomeTimestamp: datetime
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Feedback:
+        if self.outcome == "accepted" and not self.acceptedSuggestions:
+            raise ValueError("acceptedSuggestions is required when outcome is accepted")
+        if self.outcomeTimestamp.tzinfo is None:
+            raise ValueError("outcomeTimestamp must carry a time zone (UTC)")
+        return self
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    feedback: list[Feedback] = Field(min_length=1)

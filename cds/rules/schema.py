@@ -1,0 +1,237 @@
+"""The rule-file format: pydantic models that `cds rules schema` exports as JSON Schema.
+
+A rule file reads top to bottom as what / why / when / then:
+
+    id, version, title, hooks, priority, problem         what it is
+    evidence, citations, source                          why (every card cites its source)
+    when, unless                                         when (conditions over facts)
+    card (+ variants), suppression                       then (what the clinician sees)
+
+Conditions
+----------
+`when` is a tree of `all` / `any` groups whose leaves are *patterns*: one fact of a given
+type whose fields pass tests, bound to a name (the *binding*) that card text can use::
+
+    when:
+      all:
+        - bind: pain
+          fact: measure
+          where: {measure: pain, value: {gte: "@pain.moderate"}, age_days: {lte: 30}}
+        - any:
+            - {bind: phq9, fact: measure, where: {measure: phq9, value: {gte: 10}}}
+            - {bind: gad7, fact: measure, where: {measure: gad7, value: {gte: 10}}}
+        - use: chronic_pain_patient          # a named condition from definitions.yaml
+
+Field tests: a plain scalar means equality; otherwise one or more of `eq ne lt lte gt gte`
+(numbers or strings), `in` (list of allowed values), `contains` (a value-set id that must be
+in a list field such as `valuesets`), `exists` (true/false). A value may be a parameter
+reference `"@group.name"` (rules/parameters.yaml) or a join `{ref: binding.field}` to a
+field of a fact bound earlier in the same `all`.
+
+`unless` lists patterns that veto a match (absence logic without engine negation): the rule
+fires only when none of them matches together with the rule's own bindings.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+RULE_ID = r"^[A-Z][A-Z0-9]*(-[A-Za-z0-9]+)*$"
+BINDING = r"^[a-z][a-z0-9_]*$"
+PARAM_REF = re.compile(r"^@[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+
+Scalar = float | int | str
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Ref(_Strict):
+    """A join: compare with a field of a fact bound earlier (`binding.field`)."""
+
+    ref: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z_]+$")
+
+
+Operand = Scalar | Ref
+
+
+class FieldTest(_Strict):
+    """Tests on one fact field; several operators in one test must all hold."""
+
+    eq: Operand | None = None
+    ne: Operand | None = None
+    lt: Operand | None = None
+    lte: Operand | None = None
+    gt: Operand | None = None
+    gte: Operand | None = None
+    in_: list[Scalar] | None = Field(default=None, alias="in")
+    contains: str | None = Field(default=None, description="Value-set id in a list field")
+    exists: bool | None = None
+
+
+class Pattern(_Strict):
+    """One fact of type `fact` whose fields pass `where`, bound to the name `bind`."""
+
+    bind: str = Field(pattern=BINDING)
+    fact: str = Field(description="Fact type from the fact catalogue")
+    where: dict[str, Scalar | FieldTest] = Field(default_factory=dict)
+
+
+class Use(_Strict):
+    """Insert a named condition from definitions.yaml."""
+
+    use: str = Field(pattern=BINDING)
+
+
+class AllGroup(_Strict):
+    all: list[Condition] = Field(min_length=1)
+
+
+class AnyGroup(_Strict):
+    any: list[Condition] = Field(min_length=1)
+
+
+Condition = Annotated[Pattern | Use | AllGroup | AnyGroup, Field(union_mode="left_to_right")]
+AllGroup.model_rebuild()
+AnyGroup.model_rebuild()
+
+
+class Citation(_Strict):
+    id: str = Field(description="Source id, e.g. NICE-NG193-2021 (clinical-content §3.2)")
+    label: str
+    url: str | None = None
+    note: str | None = None
+
+
+class Evidence(_Strict):
+    statement: str = Field(description="The guideline statement in one or two sentences")
+    strength: str | None = None
+    marks: list[str] = Field(
+        default_factory=list,
+        description="V/C/U marks of the facts the rule relies on, e.g. 'PHQ-9 bands: V (S3)'",
+    )
+
+
+class CardSource(_Strict):
+    label: str
+    url: str | None = None
+    icon: str | None = None
+    topic: dict[str, str] | None = None
+
+
+class ResourceRef(_Strict):
+    """A FHIR resource built from a template in rules/templates/, filled with `with`."""
+
+    template: str
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+
+
+class ActionSpec(_Strict):
+    type: Literal["create", "update", "delete"]
+    description: str
+    resource: ResourceRef | None = None
+    resourceId: str | None = Field(default=None, description="Template, e.g. '{{ drug.source }}'")
+    when: str | None = Field(default=None, description="Jinja expression; omit action if false")
+
+
+class SuggestionSpec(_Strict):
+    label: str
+    isRecommended: bool | None = None
+    when: str | None = Field(default=None, description="Jinja expression; omit if false")
+    actions: list[ActionSpec] = Field(min_length=1)
+
+
+class LinkSpec(_Strict):
+    label: str
+    url: str
+    type: Literal["absolute", "smart"] = "absolute"
+    appContext: str | None = None
+    when: str | None = None
+
+
+class CardVariant(_Strict):
+    """Overrides applied when `when` (a Jinja expression over the bindings) is true.
+
+    Variants are tried in order; the first that holds wins.
+    """
+
+    when: str
+    indicator: Literal["info", "warning", "critical"] | None = None
+    summary: str | None = None
+    detail: str | None = None
+    suggestions: list[SuggestionSpec] | None = None
+
+
+class CardSpec(_Strict):
+    indicator: Literal["info", "warning", "critical"]
+    summary: str = Field(description="Jinja template; the rendered text must stay < 140 chars")
+    detail: str = Field(description="Jinja template producing GitHub-flavoured markdown")
+    variants: list[CardVariant] = Field(default_factory=list)
+    suggestions: list[SuggestionSpec] = Field(default_factory=list)
+    selectionBehavior: Literal["at-most-one", "any"] | None = None
+    overrideReasons: list[str] = Field(
+        default_factory=list, description="Ids from rules/override-reasons.yaml"
+    )
+    links: list[LinkSpec] = Field(default_factory=list)
+
+
+class Suppression(_Strict):
+    """How long an overridden card stays hidden for the same patient."""
+
+    default_days: float = Field(default=30, ge=0)
+    max_days: float | None = Field(default=None, ge=0, description="Hard cap (safety cards)")
+    by_reason: dict[str, float] = Field(
+        default_factory=dict, description="Override-reason id -> days"
+    )
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=RULE_ID, description="Stable id, never reused, e.g. R02")
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    title: str
+    hooks: list[
+        Literal["patient-view", "order-select", "order-sign", "encounter-start",
+                "encounter-discharge"]
+    ] = Field(min_length=1)
+    priority: int = Field(default=50, ge=0, le=1000, description="Lower renders first")
+    problem: str | None = Field(
+        default=None,
+        description="Clinical problem key; cards of rules sharing it merge into one",
+    )
+    enabled: bool = True
+    evidence: Evidence
+    citations: list[Citation] = Field(min_length=1)
+    source: CardSource
+    when: Condition
+    unless: list[Pattern | Use] = Field(default_factory=list)
+    card: CardSpec
+    suppression: Suppression = Field(default_factory=Suppression)
+
+    @field_validator("citations")
+    @classmethod
+    def _cited(cls, value: list[Citation]) -> list[Citation]:
+        if not any(c.url for c in value):
+            raise ValueError("at least one citation needs a url")
+        return value
+
+
+class RuleFile(Rule):
+    """A file in rules/rules/: exactly one rule."""
+
+
+class Definitions(_Strict):
+    """rules/definitions.yaml: named conditions shared by rules (`use: name`)."""
+
+    definitions: dict[str, Condition]
+
+
+def rule_json_schema() -> dict[str, Any]:
+    schema = RuleFile.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "CDS rule file"
+    return schema

@@ -1,0 +1,86 @@
+"""Service settings: one object, read from `CDS_*` environment variables and `cds serve` flags.
+
+Tests build their own `Settings(...)` and pass it to `create_app`; nothing patches a global.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Field names map to `CDS_<NAME>` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="CDS_", extra="ignore")
+
+    # --- HTTP server -------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    public_base_url: str | None = Field(
+        default=None,
+        description="Base URL EHRs call (e.g. https://cds.example.org). JWT `aud` is checked "
+        "against <base>/cds-services/<id>; defaults to the URL the request arrived on.",
+    )
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # --- Rule pack ---------------------------------------------------------------------
+    rules_dir: Path = BUNDLED_RULES_DIR
+    reload: bool = False
+    fhir_validation: Literal["fast", "strict"] = Field(
+        default="fast",
+        description="fast: typed extraction of the fields the rules use, bad resources "
+        "skipped with a note; strict: every resource also validated with fhir.resources R4B.",
+    )
+
+    # --- Authentication (CDS Hooks 2.0 JWT) --------------------------------------------
+    auth: Literal["on", "off"] = "on"
+    # JSON object: {"<iss>": {"jwks_url": "...", "jwks_file": "...", "jku_allow": ["..."]}}
+    trusted_issuers: dict[str, dict[str, object]] = Field(default_factory=dict)
+    jwt_clock_skew_seconds: int = Field(default=60, ge=0, le=600)
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["ES384", "RS384", "ES256", "RS256"])
+    jwks_cache_seconds: int = Field(default=3600, ge=0)
+
+    # --- FHIR server fallback (prefetch) -----------------------------------------------
+    fhir_server_allow: list[str] = Field(
+        default_factory=list,
+        description="URL prefixes of FHIR servers the service may contact for missing prefetch.",
+    )
+    fhir_deadline_ms: int = Field(default=600, ge=50, le=10_000)
+    fhir_page_cap: int = Field(default=5, ge=1, le=100)
+    fhir_allow_http: bool = Field(
+        default=False, description="Permit plain-http FHIR servers (loopback tests only)."
+    )
+
+    # --- Store, audit, suppression -----------------------------------------------------
+    database_url: str = "sqlite:///./cds.sqlite3"
+    pseudonym_key: str | None = Field(
+        default=None,
+        description="Key for the keyed hash that pseudonymises patient ids in the audit "
+        "trail. Generated per database when unset.",
+    )
+    audit_raw_patient_id: bool = False
+    audit_queue_size: int = Field(default=10_000, ge=10)
+    audit_batch_size: int = Field(default=200, ge=1)
+    audit_flush_ms: int = Field(default=200, ge=1)
+
+    @field_validator("cors_origins", "fhir_server_allow", "jwt_algorithms", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        """Accept `a,b,c` in environment variables as well as JSON lists."""
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.auth == "on"

@@ -1,0 +1,1 @@
+"""Audit trail, feedback store and card suppression."""
