@@ -1,0 +1,1 @@
+"""HTTP routes: thin adapters between the CDS Hooks wire format and the evaluation pipeline."""

@@ -1,0 +1,35 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from cds.api.errors import json_response
+from cds.api.runtime import runtime_of
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def healthz() -> Response:
+    """Alive: the process answers HTTP."""
+    return json_response({"status": "ok"})
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> Response:
+    """Ready: a rule pack is loaded (and every readiness check registered by the store)."""
+    runtime = runtime_of(request)
+    pack = runtime.packs.current()
+    checks: dict[str, bool] = {"rules": pack is not None}
+    for name, check in runtime.extras.get("readiness", {}).items():
+        try:
+            checks[name] = bool(check())
+        except Exception:  # a failing probe means not ready, never a 500
+            checks[name] = False
+    ready = all(checks.values())
+    body: dict[str, object] = {"status": "ready" if ready else "not-ready", "checks": checks}
+    if pack is not None:
+        body["packVersion"] = pack.version
+    return json_response(body, 200 if ready else 503)

@@ -1,0 +1,145 @@
+"""POST /cds-services/{id}: validate the call, resolve prefetch, evaluate, answer cards.
+
+The route renders nothing clinical: it hands the parsed request to the evaluation pipeline
+and applies suppression and audit around it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from cds.api.auth import authenticate
+from cds.api.body import read_json_body
+from cds.api.errors import invalid_request, json_response
+from cds.api.runtime import ActivePack, Runtime, runtime_of
+from cds.errors import CDSError, HookMismatch, InvalidRequest, UnknownService
+from cds.fhir.collect import collect
+from cds.hooks.models import HookRequest, HookResponse
+from cds.hooks.prefetch import resolve_prefetch
+from cds.hooks.services import ServiceDefinition
+from cds.store.interfaces import AuditRecord, CardRecord
+
+router = APIRouter()
+log = logging.getLogger("cds.api")
+EXTENSION_KEY = "org.stresspain.cds"
+
+
+def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
+    """The body as a HookRequest whose hook and context match the service."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    try:
+        hook_request = HookRequest.model_validate(body)
+    except ValidationError as exc:
+        raise invalid_request(exc, "invalid CDS Hooks request") from exc
+    if hook_request.hook != service.hook:
+        raise HookMismatch(
+            f"service {service.id!r} answers the {service.hook!r} hook, "
+            f"not {hook_request.hook!r}"
+        )
+    try:
+        hook_request.typed_context()
+    except ValidationError as exc:
+        raise invalid_request(exc, f"invalid context for {hook_request.hook}", "context") from exc
+    return hook_request
+
+
+def _service(pack: ActivePack | None, service_id: str) -> ServiceDefinition:
+    service = pack.services.get(service_id) if pack is not None else None
+    if service is None:
+        raise UnknownService(f"no CDS service with id {service_id!r}")
+    return service
+
+
+def _card_records(cards: list[Any]) -> list[CardRecord]:
+    records = []
+    for card in cards:
+        meta = (card.extension or {}).get(EXTENSION_KEY, {})
+        records.append(CardRecord(
+            uuid=card.uuid, rule_id=meta.get("rule", ""), indicator=card.indicator,
+            summary=card.summary, problem=meta.get("problem"),
+        ))
+    return records
+
+
+@router.post("/cds-services/{service_id}")
+async def invoke(service_id: str, request: Request) -> Response:
+    runtime = runtime_of(request)
+    started = time.perf_counter()
+    pack = runtime.packs.current()
+    service = _service(pack, service_id)
+    assert pack is not None
+    await authenticate(request, runtime)
+    body = await read_json_body(request, runtime.settings.max_body_bytes)
+    hook_request = parse_hook_request(body, service)
+    request.state.hook_instance = str(hook_request.hookInstance)
+    try:
+        response = await _evaluate(runtime, pack, service, hook_request, started)
+    except CDSError as exc:
+        _audit(runtime, pack, service, hook_request, started, exc.status, error=exc.reason)
+        raise
+    return response
+
+
+async def _evaluate(
+    runtime: Runtime,
+    pack: ActivePack,
+    service: ServiceDefinition,
+    hook_request: HookRequest,
+    started: float,
+) -> Response:
+    resolved = await resolve_prefetch(
+        hook_request, service.prefetch, service.required_prefetch, runtime.settings
+    )
+    data = collect(resolved.prefetch, hook_request.context, hook_request.hook, service.id)
+    data.notes.extend(resolved.notes)
+    now = datetime.now(UTC)
+    evaluation = pack.evaluate(data, now)
+    cards = runtime.suppressor.filter(data.patient_id, evaluation.cards, now)
+    _audit(runtime, pack, service, hook_request, started, 200, evaluation=evaluation,
+           cards=cards)
+    return json_response(HookResponse(cards=cards).to_json())
+
+
+def _audit(
+    runtime: Runtime,
+    pack: ActivePack,
+    service: ServiceDefinition,
+    hook_request: HookRequest,
+    started: float,
+    status: int,
+    *,
+    evaluation: Any = None,
+    cards: list[Any] | None = None,
+    error: str | None = None,
+) -> None:
+    fired = []
+    notes: list[str] = []
+    if evaluation is not None:
+        fired = [match.audit_entry() for match in evaluation.matches]
+        notes = [note.message for note in evaluation.notes]
+    record = AuditRecord(
+        time=datetime.now(UTC),
+        service_id=service.id,
+        hook=hook_request.hook,
+        hook_instance=str(hook_request.hookInstance),
+        patient_id=hook_request.context.get("patientId"),
+        pack_version=pack.version,
+        status=status,
+        latency_ms=(time.perf_counter() - started) * 1000.0,
+        fired=fired,
+        cards=_card_records(cards or []),
+        notes=notes,
+        error=error,
+    )
+    try:
+        runtime.audit.record(record)
+    except Exception:  # the audit trail must never fail a hook call
+        log.exception("audit record could not be queued")

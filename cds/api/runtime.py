@@ -1,0 +1,53 @@
+"""What the routes need at run time, built once by the app factory and kept on app.state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fastapi import Request
+
+from cds.hooks.services import ServiceCatalogue
+from cds.settings import Settings
+from cds.store.interfaces import AuditSink, FeedbackSink, Suppressor
+
+if TYPE_CHECKING:
+    from cds.fhir.collect import PatientData
+    from cds.pipeline import Evaluation
+
+
+class ActivePack(Protocol):
+    """The rule pack currently serving: its services and its evaluator."""
+
+    @property
+    def services(self) -> ServiceCatalogue: ...
+
+    @property
+    def version(self) -> str: ...
+
+    def evaluate(self, data: PatientData, now: datetime) -> Evaluation: ...
+
+
+class PackSource(Protocol):
+    def current(self) -> ActivePack | None: ...
+
+
+class Authenticator(Protocol):
+    async def verify(self, authorization: str | None, audience: str) -> dict[str, Any]: ...
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    packs: PackSource
+    audit: AuditSink
+    feedback: FeedbackSink
+    suppressor: Suppressor
+    authenticator: Authenticator | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime

@@ -1,0 +1,106 @@
+"""The ASGI application: `create_app(settings)` wires the parts; `cds.app:app` is the default.
+
+No logic lives here: routes are in cds/api, the pipeline in cds/pipeline.py, the rule pack
+in cds/rules, the store in cds/store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from cds.api import discovery, feedback, health, invocation
+from cds.api.access_log import AccessLogMiddleware
+from cds.api.errors import install_error_handlers
+from cds.api.runtime import Authenticator, PackSource, Runtime
+from cds.settings import Settings
+from cds.store.interfaces import MemoryStore
+
+log = logging.getLogger("cds.app")
+
+
+def _build_authenticator(settings: Settings) -> Authenticator | None:
+    if not settings.auth_enabled:
+        log.warning(
+            "AUTHENTICATION IS OFF (CDS_AUTH=off / --no-auth): any caller can invoke this "
+            "service. Use this only for local development."
+        )
+        return None
+    from cds.auth.jwt import JWTVerifier
+
+    return JWTVerifier(settings)
+
+
+def _build_packs(settings: Settings) -> PackSource:
+    from cds.rules.reload import PackHolder
+
+    return PackHolder.from_directory(settings.rules_dir)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    packs: PackSource | None = None,
+    store: Any = None,
+    authenticator: Authenticator | None = None,
+) -> FastAPI:
+    """Build the service. Tests pass their own settings (and may pass parts)."""
+    settings = settings or Settings()
+    store = store if store is not None else MemoryStore()
+    runtime = Runtime(
+        settings=settings,
+        packs=packs if packs is not None else _build_packs(settings),
+        audit=store,
+        feedback=store,
+        suppressor=store,
+        authenticator=authenticator if authenticator is not None
+        else _build_authenticator(settings),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        for start in runtime.extras.get("on_startup", []):
+            await start()
+        try:
+            yield
+        finally:
+            for stop in reversed(runtime.extras.get("on_shutdown", [])):
+                await stop()
+
+    app = FastAPI(
+        title="Stress-pain CDS Hooks service",
+        version="0.1.0",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(discovery.router)
+    app.include_router(invocation.router)
+    app.include_router(feedback.router)
+    app.include_router(health.router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=False,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Accept"],
+        max_age=600,
+    )
+    app.add_middleware(AccessLogMiddleware)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    """`cds.app:app` builds the default app on first access (settings from CDS_* env)."""
+    if name == "app":
+        app = create_app()
+        globals()["app"] = app
+        return app
+    raise AttributeError(name)

@@ -1,0 +1,76 @@
+"""The `cds` command: serve the hooks, and the informaticist's tools."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="cds",
+    help="Stress-pain CDS Hooks service: serve, check and test rule packs, explain decisions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (CDS_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (CDS_PORT)")] = None,
+    rules: Annotated[
+        Path | None, typer.Option(help="Rule pack directory (CDS_RULES_DIR)", exists=True,
+                                  file_okay=False)
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (CDS_WORKERS)")] = None,
+    reload: Annotated[
+        bool, typer.Option("--reload", help="Swap in edited rule files once they pass check "
+                           "and their tests")
+    ] = False,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="LOCAL DEVELOPMENT ONLY: accept calls without a "
+                           "CDS Hooks JWT (same as CDS_AUTH=off)")
+    ] = False,
+) -> None:
+    """Start the CDS Hooks service (default http://127.0.0.1:8080/cds-services)."""
+    import uvicorn
+
+    from cds.logs import configure_logging
+    from cds.settings import Settings
+
+    # Flags become CDS_* variables so that every worker process builds the same Settings.
+    overrides = {
+        "CDS_HOST": host, "CDS_PORT": port, "CDS_WORKERS": workers,
+        "CDS_RULES_DIR": str(rules.resolve()) if rules else None,
+        "CDS_RELOAD": "true" if reload else None, "CDS_AUTH": "off" if no_auth else None,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            os.environ[key] = str(value)
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    if not settings.auth_enabled:
+        typer.secho(
+            "WARNING: authentication is OFF. Any caller can invoke this service. "
+            "Local development only; production runs with CDS_AUTH=on and trusted issuers.",
+            fg=typer.colors.RED, bold=True, err=True,
+        )
+    uvicorn.run(
+        "cds.app:app",
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,89 @@
+"""Service definitions (rules/services.yaml): what discovery advertises and what each
+service needs prefetched. Kept in the rule pack, never in Python."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cds.errors import RulePackError
+from cds.hooks.models import ServiceDescriptor
+
+SUPPORTED_HOOKS = ("patient-view", "order-select", "order-sign", "encounter-start",
+                   "encounter-discharge")
+
+
+class ServiceDefinition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9\-_.]+$")
+    hook: str
+    title: str
+    description: str = Field(min_length=1)
+    prefetch: dict[str, str] = Field(default_factory=dict)
+    required_prefetch: list[str] = Field(
+        default_factory=list,
+        description="Prefetch keys without which the service cannot answer (412 when they are "
+        "missing and no fhirServer is given).",
+    )
+    usageRequirements: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceDefinition:
+        if self.hook not in SUPPORTED_HOOKS:
+            raise ValueError(f"hook {self.hook!r} is not one of {', '.join(SUPPORTED_HOOKS)}")
+        unknown = [k for k in self.required_prefetch if k not in self.prefetch]
+        if unknown:
+            raise ValueError(f"required_prefetch names undeclared keys: {', '.join(unknown)}")
+        return self
+
+    def descriptor(self) -> ServiceDescriptor:
+        return ServiceDescriptor(
+            hook=self.hook,
+            id=self.id,
+            title=self.title,
+            description=self.description,
+            prefetch=self.prefetch,
+            usageRequirements=self.usageRequirements,
+        )
+
+
+class ServiceCatalogue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    services: list[ServiceDefinition] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> ServiceCatalogue:
+        ids = [s.id for s in self.services]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate service ids: {', '.join(duplicates)}")
+        return self
+
+    def get(self, service_id: str) -> ServiceDefinition | None:
+        for service in self.services:
+            if service.id == service_id:
+                return service
+        return None
+
+
+def parse_services(data: Any, origin: str) -> ServiceCatalogue:
+    try:
+        return ServiceCatalogue.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise RulePackError(f"{origin}: {problems}") from exc
+
+
+def load_services(path: Path) -> ServiceCatalogue:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RulePackError(f"{path}: cannot read service definitions: {exc}") from exc
+    return parse_services(data, str(path))
