@@ -28,10 +28,16 @@ class CDSError(Exception):
     status: ClassVar[int] = 500
     reason: ClassVar[str] = "internal-error"
 
-    def __init__(self, message: str, details: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        details: list[Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details or []
+        self.headers: dict[str, str] = headers or {}
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.reason, "message": self.message}
@@ -83,8 +89,19 @@ class PrefetchUnavailable(RequestError):
 
 
 class AuthError(CDSError):
+    """401. The message stays generic: why a token failed is logged, never told the caller."""
+
     status = 401
     reason = "unauthorized"
+
+    def __init__(
+        self,
+        message: str = "missing or invalid bearer token",
+        details: list[Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        super().__init__(message, details, headers or challenge)
 
 
 class RulePackError(CDSError):

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     jwt_clock_skew_seconds: int = Field(default=60, ge=0, le=600)
     jwt_algorithms: list[str] = Field(default_factory=lambda: ["ES384", "RS384", "ES256", "RS256"])
     jwks_cache_seconds: int = Field(default=3600, ge=0)
+    jwks_refetch_min_seconds: int = Field(
+        default=30, ge=0, le=3600,
+        description="Least time between two JWKS refetches forced by an unknown `kid`.",
+    )
+    jti_cache_size: int = Field(default=100_000, ge=100, description="Replay cache bound.")
 
     # --- FHIR server fallback (prefetch) -----------------------------------------------
     fhir_server_allow: list[str] = Field(
