@@ -1,0 +1,186 @@
+"""Verifying the JWT an EHR sends with every CDS Hooks call (CDS Hooks 2.0, "Trusting CDS
+Clients", and the best-practice checklist).
+
+Order of checks: bearer header shape -> JOSE header (alg on the asymmetric allow-list, typ,
+kid) -> `iss` on the allow-list -> key source (`jku` only when on that issuer's list) ->
+key by `kid` -> signature and claims (`aud`, `exp`, `iat`, `nbf`, `jti` with clock skew) ->
+optional tenant allow-list -> `jti` replay. Claims are read before the signature is checked
+only to pick the issuer's key set; nothing from them is trusted until the signature holds.
+
+Every failure raises `TokenRejected` (an `AuthError`, 401). Its message is generic; the
+specific reason is in `why` and in an INFO log line that names the issuer and `kid` but
+never contains the token.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+from jwt.exceptions import PyJWTError
+
+from cds.auth.jwks import JWKSCache, source_for
+from cds.auth.replay import ReplayCache
+from cds.errors import AuthError
+from cds.settings import Settings
+
+log = logging.getLogger("cds.auth")
+
+# Symmetric (HS*) and `none` are forbidden by CDS Hooks; whatever the settings list,
+# only these can ever be accepted.
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "jti")
+
+
+class TokenRejected(AuthError):
+    """A 401 whose `why` says which check failed (for logs and tests, never for the caller)."""
+
+    def __init__(self, why: str, *, missing: bool = False) -> None:
+        # RFC 6750 3.1: a request without credentials gets a challenge without an error code.
+        headers = {"WWW-Authenticate": "Bearer"} if missing else None
+        super().__init__(headers=headers)
+        self.why = why
+
+
+def _bearer_token(authorization: str | None) -> str:
+    if authorization is None or not authorization.strip():
+        raise TokenRejected("missing", missing=True)
+    parts = authorization.split()
+    if len(parts) != 2 or parts[0].lower() != "bearer":
+        raise TokenRejected("malformed-header")
+    if parts[1].count(".") != 2:
+        raise TokenRejected("malformed-token")
+    return parts[1]
+
+
+def _audience_matches(claim: Any, audience: str) -> bool:
+    expected = audience.rstrip("/")
+    values = [claim] if isinstance(claim, str) else claim
+    if not isinstance(values, list):
+        return False
+    return any(isinstance(v, str) and v.rstrip("/") == expected for v in values)
+
+
+class JWTVerifier:
+    """`await verify(authorization_header, audience)` -> the verified claims, or AuthError."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        jwks: JWKSCache | None = None,
+    ) -> None:
+        self._issuers: dict[str, dict[str, Any]] = {
+            iss: dict(cfg) for iss, cfg in settings.trusted_issuers.items()
+        }
+        self._algorithms = [a for a in settings.jwt_algorithms if a in ASYMMETRIC_ALGORITHMS]
+        ignored = sorted(set(settings.jwt_algorithms) - ASYMMETRIC_ALGORITHMS)
+        if ignored:
+            log.warning("JWT algorithms ignored (not asymmetric): %s", ", ".join(ignored))
+        self._skew = settings.jwt_clock_skew_seconds
+        self._clock = clock
+        self._jwks = jwks or JWKSCache(
+            settings.jwks_cache_seconds, settings.jwks_refetch_min_seconds
+        )
+        self._replay = ReplayCache(settings.jti_cache_size, clock=clock)
+
+    async def verify(self, authorization_header: str | None, audience: str) -> dict[str, Any]:
+        try:
+            claims = await self._verify(_bearer_token(authorization_header), audience)
+        except TokenRejected as exc:
+            log.info("JWT rejected: %s", exc.why)
+            raise
+        log.debug("JWT accepted: iss=%s jti=%s", claims.get("iss"), claims.get("jti"))
+        return claims
+
+    async def _verify(self, token: str, audience: str) -> dict[str, Any]:
+        header = self._header(token)
+        issuer, config = self._issuer(token)
+        source = self._key_source(header, config)
+        key = await self._jwks.key(source, header["kid"])
+        if key is None:
+            raise TokenRejected("unknown-kid")
+        if key.alg is not None and key.alg != header["alg"]:
+            raise TokenRejected("alg-not-for-key")
+        claims = self._decode(token, key.key, header["alg"], issuer)
+        if not _audience_matches(claims["aud"], audience):
+            raise TokenRejected("wrong-audience")
+        self._check_tenant(claims, config)
+        if self._replay.seen(issuer, str(claims["jti"]), float(claims["exp"]) + self._skew):
+            raise TokenRejected("replayed-jti")
+        return claims
+
+    def _header(self, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except PyJWTError:
+            raise TokenRejected("malformed-token") from None
+        if header.get("alg") not in self._algorithms:
+            raise TokenRejected("alg-not-allowed")
+        typ = header.get("typ")
+        if typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
+            raise TokenRejected("wrong-typ")
+        if not isinstance(header.get("kid"), str) or not header["kid"]:
+            raise TokenRejected("missing-kid")
+        return header
+
+    def _issuer(self, token: str) -> tuple[str, dict[str, Any]]:
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except PyJWTError:
+            raise TokenRejected("malformed-token") from None
+        issuer = unverified.get("iss")
+        if not isinstance(issuer, str) or issuer not in self._issuers:
+            raise TokenRejected("unknown-issuer")
+        return issuer, self._issuers[issuer]
+
+    @staticmethod
+    def _key_source(header: dict[str, Any], config: dict[str, Any]) -> str:
+        jku = header.get("jku")
+        if jku is not None:
+            allowed = config.get("jku_allow") or []
+            if not isinstance(jku, str) or jku not in allowed:
+                raise TokenRejected("jku-not-allowed")
+            if not jku.startswith(("https://", "http://")):
+                raise TokenRejected("jku-not-allowed")
+            return jku
+        source = source_for(config)
+        if source is None:
+            raise TokenRejected("issuer-without-keys")
+        return source
+
+    def _decode(self, token: str, key: Any, alg: str, issuer: str) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                issuer=issuer,
+                leeway=self._skew,
+                options={"require": list(REQUIRED_CLAIMS), "verify_aud": False},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenRejected("expired") from None
+        except jwt.ImmatureSignatureError:
+            raise TokenRejected("not-yet-valid") from None
+        except jwt.InvalidSignatureError:
+            raise TokenRejected("bad-signature") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise TokenRejected(f"missing-claim-{exc.claim}") from None
+        except PyJWTError as exc:
+            raise TokenRejected(f"invalid-{type(exc).__name__}") from None
+        if not isinstance(claims.get("jti"), str) or not claims["jti"]:
+            raise TokenRejected("missing-claim-jti")
+        return claims
+
+    @staticmethod
+    def _check_tenant(claims: dict[str, Any], config: dict[str, Any]) -> None:
+        tenants = config.get("tenants")
+        if tenants is not None and claims.get("tenant") not in tenants:
+            raise TokenRejected("tenant-not-allowed")
