@@ -1,0 +1,84 @@
+"""Turning audit records into rows, and writing a batch of them in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, insert
+
+from cds.store import tables
+from cds.store.interfaces import AuditRecord
+from cds.store.pseudonym import Pseudonymiser
+
+
+@dataclass
+class Rows:
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    fired: list[dict[str, Any]] = field(default_factory=list)
+    cards: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, other: Rows) -> None:
+        self.calls.extend(other.calls)
+        self.fired.extend(other.fired)
+        self.cards.extend(other.cards)
+
+
+class AuditRows:
+    """Builds the rows of one hook call: the call, the rules that fired, the cards issued."""
+
+    def __init__(self, pseudonymise: Pseudonymiser, keep_raw_patient_id: bool = False) -> None:
+        self.pseudonymise = pseudonymise
+        self.keep_raw_patient_id = keep_raw_patient_id
+
+    def build(self, record: AuditRecord) -> Rows:
+        call_id = uuid.uuid4().hex
+        patient = self.pseudonymise(record.patient_id)
+        rows = Rows()
+        rows.calls.append({
+            "id": call_id,
+            "time": record.time,
+            "service": record.service_id,
+            "hook": record.hook,
+            "hook_instance": record.hook_instance,
+            "patient": patient,
+            "patient_id": record.patient_id if self.keep_raw_patient_id else None,
+            "pack_version": record.pack_version,
+            "status": record.status,
+            "latency_ms": float(record.latency_ms),
+            "notes": list(record.notes),
+            "error": record.error,
+        })
+        for match in record.fired:
+            rows.fired.append({
+                "call_id": call_id,
+                "rule_id": str(match.get("rule", "")),
+                "facts": [str(fact) for fact in match.get("facts", [])],
+            })
+        for card in record.cards:
+            rows.cards.append({
+                "uuid": card.uuid,
+                "call_id": call_id,
+                "issued_at": record.time,
+                "service": record.service_id,
+                "rule_id": card.rule_id,
+                "indicator": card.indicator,
+                "summary": card.summary,
+                "problem": card.problem,
+                "patient": patient,
+            })
+        return rows
+
+
+def write_rows(engine: Engine, rows: Rows) -> None:
+    """Insert one batch in a single transaction (executemany per table)."""
+    with engine.begin() as conn:
+        for table, batch in _batches(rows):
+            if batch:
+                conn.execute(insert(table), batch)
+
+
+def _batches(rows: Rows) -> Sequence[tuple[Any, list[dict[str, Any]]]]:
+    return ((tables.calls, rows.calls), (tables.fired, rows.fired), (tables.cards, rows.cards))

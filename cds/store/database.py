@@ -1,0 +1,126 @@
+"""Opening the database: engine, tables, schema version and the pseudonym key.
+
+One code path for SQLite (a file, WAL mode) and PostgreSQL (`postgresql+psycopg://...`).
+Tables are created at start (no migration tool); `cds_meta.schema_version` records the
+layout so that a future layout can refuse, or upgrade, an older database.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, insert, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from cds.errors import StoreError
+from cds.store import tables
+from cds.store.pseudonym import Pseudonymiser
+
+log = logging.getLogger("cds.store")
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def make_engine(url: str) -> Engine:
+    """An engine that never puts bound parameters (patient data) into error messages."""
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": True}
+    if parsed.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"check_same_thread": False}
+        if parsed.database in (None, "", ":memory:"):
+            kwargs["poolclass"] = StaticPool  # one shared in-memory database
+        engine = create_engine(parsed, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(parsed, pool_size=5, max_overflow=5, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # WAL lets readers (feedback, suppression) run while the audit writer writes.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def safe_url(engine: Engine) -> str:
+    """The database URL without its password, for logs and CLI output."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+class Database:
+    """An engine with the store's tables in place and the keyed pseudonymiser of this DB."""
+
+    def __init__(self, engine: Engine, pseudonymiser: Pseudonymiser) -> None:
+        self.engine = engine
+        self.pseudonymiser = pseudonymiser
+
+    @classmethod
+    def open(cls, url: str, pseudonym_key: str | None = None) -> Database:
+        engine = make_engine(url)
+        try:
+            create_schema(engine)
+            key = pseudonym_key or meta_value(engine, "pseudonym_key", secrets.token_hex(32))
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise StoreError(
+                f"cannot open the store at {safe_url(engine)}: {type(exc).__name__}"
+            ) from exc
+        return cls(engine, Pseudonymiser(key))
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1)).scalar_one()
+        except Exception:  # readiness: any failure means not ready
+            log.warning("store ping failed", exc_info=False)
+            return False
+        return True
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def create_schema(engine: Engine) -> None:
+    """Create missing tables and check the schema version (replicas may race here)."""
+    try:
+        tables.metadata.create_all(engine)
+    except SQLAlchemyError:
+        # Another replica created the same table between our check and our CREATE.
+        tables.metadata.create_all(engine)
+    version = meta_value(engine, "schema_version", tables.SCHEMA_VERSION)
+    if version != tables.SCHEMA_VERSION:
+        raise StoreError(
+            f"the database has store schema version {version}; this service uses "
+            f"{tables.SCHEMA_VERSION}"
+        )
+
+
+def meta_value(engine: Engine, key: str, default: str) -> str:
+    """The value stored under `key`, storing `default` first if there is none.
+
+    Insert-then-read makes concurrent replicas agree: whichever insert wins, every
+    replica reads the same value back.
+    """
+    with engine.begin() as conn:
+        current = conn.execute(
+            select(tables.meta.c.value).where(tables.meta.c.key == key)
+        ).scalar_one_or_none()
+    if current is not None:
+        return str(current)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(tables.meta).values(key=key, value=default))
+    except IntegrityError:
+        pass  # another replica stored its value first: use that one
+    with engine.begin() as conn:
+        return str(conn.execute(
+            select(tables.meta.c.value).where(tables.meta.c.key == key)
+        ).scalar_one())

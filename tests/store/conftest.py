@@ -1,0 +1,99 @@
+"""Store fixtures: every store test runs against SQLite (a file) and PostgreSQL.
+
+PostgreSQL comes from CDS_TEST_POSTGRES_URL (scripts/test.d/20-postgres.sh sets it). Each
+test gets its own schema there, dropped afterwards. In CI a missing PostgreSQL fails the
+run; locally those tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from cds.metrics import Metrics
+from cds.store.database import Database
+from cds.store.sql import SQLStore
+from tests.store.records import NOW
+
+
+def _postgres_base_url() -> str:
+    url = os.environ.get("CDS_TEST_POSTGRES_URL")
+    if url:
+        return url
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI must test the store on PostgreSQL: CDS_TEST_POSTGRES_URL is not set "
+                    "(scripts/test.d/20-postgres.sh sets it)")
+    pytest.skip("CDS_TEST_POSTGRES_URL is not set: run scripts/test to get a PostgreSQL")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'cds.sqlite3'}"
+        return
+    base = _postgres_base_url()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'create schema "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'drop schema "{schema}" cascade'))
+        admin.dispose()
+
+
+class Clock:
+    """A pinned clock the test moves by hand."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+StoreFactory = Callable[..., SQLStore]
+
+
+@pytest.fixture
+def make_store(database_url: str, clock: Clock) -> Iterator[StoreFactory]:
+    """Build started stores on the test database; all are closed at the end."""
+    stores: list[SQLStore] = []
+
+    def factory(*, key: str | None = "test-key", start: bool = True, **options: Any) -> SQLStore:
+        options.setdefault("clock", clock)
+        options.setdefault("metrics", Metrics())
+        options.setdefault("flush_ms", 20)
+        store = SQLStore(Database.open(database_url, key), **options)
+        if start:
+            store.start()
+        stores.append(store)
+        return store
+
+    yield factory
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store: StoreFactory) -> SQLStore:
+    return make_store()

@@ -1,0 +1,112 @@
+"""Suppression: an overridden card stays away for that patient for the rule's window."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from cds.rules.schema import Suppression
+from tests.store.records import REASON_SYSTEM, accepted, audit, card, overridden
+
+RULES = {
+    "R02": Suppression(default_days=30, by_reason={"patient-declined": 90, "not-relevant": 7}),
+    "R09": Suppression(default_days=30, max_days=1),  # safety warning: back after a day
+}
+REASONS = {
+    (REASON_SYSTEM, "patient-declined"): "patient-declined",
+    (REASON_SYSTEM, "not-relevant"): "not-relevant",
+}
+
+
+def rules_shown(store, clock, patient="patient-123", rules=("R02", "R09", "R11")):
+    cards = [card(rule) for rule in rules]
+    kept = store.filter(patient, cards, clock.now)
+    return [c.extension["org.stresspain.cds"]["rule"] for c in kept]
+
+
+def override(store, clock, rule, reason=None, patient="patient-123"):
+    shown = card(rule)
+    store.record(audit([shown], patient=patient, time=clock.now))
+    store.record_feedback("pv", [overridden(shown.uuid, reason, when=clock.now)])
+
+
+def test_an_overridden_card_is_not_shown_again_to_the_same_patient(make_store, clock):
+    store = make_store(rules=RULES, reasons=REASONS)
+    assert rules_shown(store, clock) == ["R02", "R09", "R11"]
+    override(store, clock, "R02")
+    clock.advance(hours=1)
+    assert rules_shown(store, clock) == ["R09", "R11"]
+    assert rules_shown(store, clock, patient="someone-else") == ["R02", "R09", "R11"]
+    value = store.metrics.registry.get_sample_value("cds_cards_suppressed_total",
+                                                    {"rule": "R02"})
+    assert value == 1
+
+
+def test_the_card_returns_once_the_default_window_has_passed(make_store, clock):
+    store = make_store(rules=RULES, reasons=REASONS)
+    override(store, clock, "R02")
+    clock.advance(days=29, hours=23)
+    assert "R02" not in rules_shown(store, clock)
+    clock.advance(hours=2)
+    assert "R02" in rules_shown(store, clock)
+
+
+def test_the_override_reason_sets_the_window(make_store, clock):
+    store = make_store(rules=RULES, reasons=REASONS)
+    override(store, clock, "R02", "not-relevant")
+    clock.advance(days=8)
+    assert "R02" in rules_shown(store, clock)
+
+    override(store, clock, "R02", "patient-declined")
+    clock.advance(days=60)
+    assert "R02" not in rules_shown(store, clock)
+    clock.advance(days=31)
+    assert "R02" in rules_shown(store, clock)
+
+
+def test_a_safety_rule_is_never_held_back_longer_than_its_cap(make_store, clock):
+    store = make_store(rules=RULES, reasons=REASONS)
+    override(store, clock, "R09", "patient-declined")
+    clock.advance(hours=12)
+    assert "R09" not in rules_shown(store, clock)
+    clock.advance(hours=13)
+    assert "R09" in rules_shown(store, clock)
+
+
+def test_an_accepted_card_is_not_suppressed(make_store, clock):
+    store = make_store(rules=RULES, reasons=REASONS)
+    shown = card("R02")
+    store.record(audit([shown]))
+    store.record_feedback("pv", [accepted(shown.uuid)])
+    assert "R02" in rules_shown(store, clock)
+
+
+def test_a_rule_without_pack_settings_uses_the_default_window(make_store, clock):
+    store = make_store()  # no lookups at all: default 30 days
+    override(store, clock, "R11")
+    clock.advance(days=10)
+    assert rules_shown(store, clock) == ["R02", "R09"]
+
+
+def test_replicas_sharing_the_database_agree_on_suppression(make_store, clock):
+    first = make_store(key=None, rules=RULES, reasons=REASONS)
+    second = make_store(key=None, rules=RULES, reasons=REASONS)
+    override(first, clock, "R02")
+    first.flush()
+    assert "R02" not in rules_shown(second, clock)
+
+
+def test_when_the_database_fails_cards_go_out_unfiltered(make_store, clock):
+    store = make_store(rules=RULES, reasons=REASONS)
+    override(store, clock, "R02")
+    with store.database.engine.begin() as conn:
+        conn.execute(text("DROP TABLE cds_feedback"))
+    assert rules_shown(store, clock) == ["R02", "R09", "R11"]
+    value = store.metrics.registry.get_sample_value(
+        "cds_errors_total", {"kind": "suppression-unavailable"})
+    assert value == 1
+
+
+def test_cards_without_a_patient_are_never_suppressed(make_store, clock):
+    store = make_store(rules=RULES, reasons=REASONS)
+    cards = [card("R02")]
+    assert store.filter(None, cards, clock.now) == cards
