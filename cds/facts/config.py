@@ -1,0 +1,109 @@
+"""The facts configuration of a rule pack: measures, instruments, the drug map and value sets,
+all read from `rules/` once at load and cross-checked, so a typo fails the load (with
+`file:line`) instead of silently matching nothing at run time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import yaml
+
+from cds.errors import RulePackError
+from cds.facts.codes import Code
+from cds.facts.instruments_yaml import parse_instruments
+from cds.facts.measures_yaml import parse_measures
+from cds.facts.medications_yaml import parse_medications
+from cds.facts.packdefs import DrugMap, InstrumentDef, MeasureDef, ValueSetDef
+from cds.facts.valuesets import ValueSetIndex, load_valuesets
+from cds.facts.yamlfile import YamlFile
+
+
+@dataclass(frozen=True)
+class FactConfig:
+    local_system: str
+    measures: Mapping[str, MeasureDef]
+    instruments: Mapping[str, InstrumentDef]
+    answer_scores: Mapping[Code, float]
+    drugs: DrugMap
+    valuesets: Mapping[str, ValueSetDef]
+    measures_by_code: Mapping[Code, tuple[str, ...]] = field(init=False)
+    vs_index: ValueSetIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        by_code: dict[Code, list[str]] = {}
+        for m in self.measures.values():
+            for code in m.codes:
+                by_code.setdefault(code, []).append(m.id)
+        object.__setattr__(self, "measures_by_code",
+                           {code: tuple(ids) for code, ids in by_code.items()})
+        object.__setattr__(self, "vs_index", ValueSetIndex(self.valuesets))
+
+    @cached_property
+    def valueset_ids(self) -> frozenset[str]:
+        return frozenset(self.valuesets)
+
+    @cached_property
+    def measure_ids(self) -> frozenset[str]:
+        return frozenset(self.measures)
+
+    @cached_property
+    def canonical_index(self) -> dict[str, str]:
+        """Questionnaire canonical (no version) -> instrument id."""
+        return {c: inst.id for inst in self.instruments.values() for c in inst.canonicals}
+
+    @cached_property
+    def questionnaire_code_index(self) -> dict[Code, str]:
+        return {c: inst.id for inst in self.instruments.values() for c in inst.codes}
+
+
+def local_codesystem(rules_dir: Path) -> str:
+    path = rules_dir / "pack.yaml"
+    try:
+        pack = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RulePackError(f"{path}:1: cannot read the pack identity: {exc}") from exc
+    system = pack.get("codesystem") if isinstance(pack, dict) else None
+    if not isinstance(system, str) or "://" not in system:
+        raise RulePackError(f"{path}:1: 'codesystem' (the local CodeSystem URL) is required")
+    return system
+
+
+def load_measures(rules_dir: Path, local: str | None = None) -> dict[str, MeasureDef]:
+    local = local or local_codesystem(rules_dir)
+    return parse_measures(YamlFile.load(rules_dir / "measures.yaml"), local)
+
+
+def load_fact_config(rules_dir: Path) -> FactConfig:
+    """Load and cross-check the facts files of the pack in `rules_dir`."""
+    local = local_codesystem(rules_dir)
+    measures = load_measures(rules_dir, local)
+    inst_doc = YamlFile.load(rules_dir / "instruments.yaml")
+    instruments, scores = parse_instruments(inst_doc, local)
+    med_doc = YamlFile.load(rules_dir / "medications.yaml")
+    drugs = parse_medications(med_doc)
+    valuesets = load_valuesets(rules_dir / "valuesets", local)
+    config = FactConfig(local, measures, instruments, scores, drugs, valuesets)
+    _cross_check(config, inst_doc, med_doc)
+    return config
+
+
+def _cross_check(config: FactConfig, inst_doc: YamlFile, med_doc: YamlFile) -> None:
+    inst_node = inst_doc.root["instruments"]
+    for iid, inst in config.instruments.items():
+        if inst.total not in config.measures_by_code:
+            inst_doc.fail(inst_node[iid], "total", f"instrument '{iid}': total "
+                          f"{inst.total[1]} is not a code of any measure in measures.yaml")
+    drugs = config.drugs
+    dr = med_doc.root["dose_response"]
+    if drugs.dose_response_measure not in config.measures:
+        med_doc.fail(dr, "measure", f"unknown measure '{drugs.dose_response_measure}'")
+    for key, ids, node in (("valuesets", drugs.dose_response_valuesets, dr),
+                           ("valuesets", drugs.cns_valuesets,
+                            med_doc.root["totals"]["cns_active_count"])):
+        unknown = [i for i in ids if i not in config.valuesets]
+        if unknown:
+            med_doc.fail(node, key, "unknown value set(s): " + ", ".join(unknown)
+                         + " (no such id in rules/valuesets/)")
