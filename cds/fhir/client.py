@@ -179,10 +179,14 @@ class FhirClient:
             return relative
         return f"{self._base}/{relative.lstrip('/')}"
 
-    async def fetch(self, key: str, relative: str) -> FetchResult:
-        """Run one rendered prefetch query, following `next` links up to the page cap."""
+    async def fetch(self, key: str, relative: str, deadline: float | None = None) -> FetchResult:
+        """Run one rendered prefetch query, following `next` links up to the page cap.
+
+        `deadline` (a `time.monotonic()` instant) bounds every request; pages that arrived
+        before it are kept and the rest is reported in `warnings`.
+        """
         started = time.perf_counter()
-        result = await self._fetch(key, relative)
+        result = await self._fetch(key, relative, deadline)
         log.info(
             "FHIR fetch key=%s ok=%s status=%s pages=%d reason=%s warnings=%s ms=%.0f",
             key, result.ok, result.status, result.pages, result.reason,
@@ -190,21 +194,23 @@ class FhirClient:
         )
         return result
 
-    async def _fetch(self, key: str, relative: str) -> FetchResult:
+    async def _fetch(self, key: str, relative: str, deadline: float | None) -> FetchResult:
         url = self.url_for(relative)
         if not self._policy.permits(url):
             return FetchResult(key, ok=False, reason="not-allowed")
-        page = await self._get(url)
+        page = await self._get(url, deadline)
         if page.missing and _is_read(relative):
             return FetchResult(key, ok=True, resource=None, status=page.status, pages=1)
         if page.reason is not None:
             return FetchResult(key, ok=False, reason=page.reason, status=page.status)
         result = FetchResult(key, ok=True, resource=page.body, status=page.status, pages=1)
         if _is_searchset(page.body):
-            await self._follow_pages(result, page.body)
+            await self._follow_pages(result, page.body, deadline)
         return result
 
-    async def _follow_pages(self, result: FetchResult, first: dict[str, Any]) -> None:
+    async def _follow_pages(
+        self, result: FetchResult, first: dict[str, Any], deadline: float | None
+    ) -> None:
         entries = list(first.get("entry") or [])
         current = first
         while (next_url := _next_link(current)) is not None:
@@ -214,7 +220,10 @@ class FhirClient:
             if not self._policy.permits(next_url):
                 result.warnings.append("next-link-blocked")
                 break
-            page = await self._get(next_url)
+            if deadline is not None and time.monotonic() >= deadline:
+                result.warnings.append("deadline-reached")
+                break
+            page = await self._get(next_url, deadline)
             if page.reason is not None or not _is_searchset(page.body):
                 result.warnings.append(f"next-page-{page.reason or 'not-a-bundle'}")
                 break
@@ -231,13 +240,16 @@ class FhirClient:
         return bool(self._token) and origin is not None and self._base_origin is not None \
             and self._base_origin.contains(origin)
 
-    async def _get(self, url: str) -> _Page:
+    async def _get(self, url: str, deadline: float | None = None) -> _Page:
         for _ in range(MAX_REDIRECTS + 1):
+            timeout = self._http.timeout
+            if deadline is not None:
+                timeout = httpx.Timeout(max(deadline - time.monotonic(), 0.001))
             headers = {"Accept": "application/fhir+json"}
             if self._may_send_token(url):
                 headers["Authorization"] = f"Bearer {self._token}"
             try:
-                async with self._http.stream("GET", url, headers=headers) as resp:
+                async with self._http.stream("GET", url, headers=headers, timeout=timeout) as resp:
                     if resp.is_redirect:
                         target = urljoin(url, resp.headers.get("location", ""))
                         if not self._policy.permits(target):

@@ -33,6 +33,7 @@ from cds.settings import Settings
 log = logging.getLogger("cds.prefetch")
 
 NOTE_KIND = "prefetch-error"
+SOFT_DEADLINE_SHARE = 0.85
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_.]*)\s*\}\}")
 _USER_TOKENS = {
     "Practitioner": "userPractitionerId",
@@ -46,7 +47,9 @@ _SAFE = "/:|-._~"
 
 
 class FhirFetcher(Protocol):
-    async def fetch(self, key: str, relative: str) -> FetchResult: ...
+    async def fetch(
+        self, key: str, relative: str, deadline: float | None = None
+    ) -> FetchResult: ...
     async def aclose(self) -> None: ...
 
 
@@ -163,31 +166,29 @@ async def _fetch_all(
 ) -> None:
     deadline = settings.fhir_deadline_ms / 1000
     started = time.perf_counter()
+    # Requests stop a little before the deadline so that pages already received come back
+    # as partial results; the hard deadline below cancels whatever is still running.
+    soft_deadline = time.monotonic() + deadline * SOFT_DEADLINE_SHARE
     tasks = {
-        asyncio.ensure_future(client.fetch(key, query)): key for key, query in queries.items()
+        asyncio.ensure_future(client.fetch(key, query, soft_deadline)): key
+        for key, query in queries.items()
     }
     try:
-        done, pending = await asyncio.wait(tasks, timeout=deadline)
-        for task in pending:
+        _done, pending = await asyncio.wait(tasks, timeout=deadline)
+    finally:  # also when this call itself is cancelled: leave no request running
+        for task in tasks:
             task.cancel()
-        if pending:
-            await asyncio.wait(pending)
-    finally:
+        await asyncio.gather(*tasks, return_exceptions=True)
         await client.aclose()
     for task, key in tasks.items():
         if task in pending:
-            out.failed.append(key)
-            out.notes.append(_note(
-                f"prefetch '{key}' did not arrive from the FHIR server within "
-                f"{settings.fhir_deadline_ms} ms"
-            ))
-            continue
-        error = task.exception()
-        if error is not None:
-            log.error("prefetch fetch of %s failed: %s", key, type(error).__name__)
-            _record(FetchResult(key, ok=False, reason="client-error"), out)
-            continue
-        _record(task.result(), out)
+            result = FetchResult(key, ok=False, reason="timeout")
+        elif task.exception() is not None:
+            log.error("prefetch fetch of %s failed: %s", key, type(task.exception()).__name__)
+            result = FetchResult(key, ok=False, reason="client-error")
+        else:
+            result = task.result()
+        _record(result, out, settings.fhir_deadline_ms)
     log.info(
         "prefetch fallback: fetched=%s failed=%s ms=%.0f",
         ",".join(out.fetched) or "-", ",".join(out.failed) or "-",
@@ -195,12 +196,14 @@ async def _fetch_all(
     )
 
 
-def _record(result: FetchResult, out: ResolvedPrefetch) -> None:
+def _record(result: FetchResult, out: ResolvedPrefetch, deadline_ms: int) -> None:
     if not result.ok:
         out.failed.append(result.key)
-        out.notes.append(_note(
-            f"prefetch '{result.key}' could not be loaded from the FHIR server ({result.reason})"
-        ))
+        if result.reason == "timeout":
+            why = f"did not arrive from the FHIR server within {deadline_ms} ms"
+        else:
+            why = f"could not be loaded from the FHIR server ({result.reason})"
+        out.notes.append(_note(f"prefetch '{result.key}' {why}"))
         return
     out.prefetch[result.key] = result.resource
     out.fetched.append(result.key)

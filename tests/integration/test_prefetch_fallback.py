@@ -111,6 +111,21 @@ async def test_a_server_slower_than_the_deadline_is_cut_off_and_the_rest_is_used
                for n in resolved.notes)
 
 
+async def test_pages_that_arrived_before_the_deadline_are_kept_when_a_later_page_is_slow(
+    fhir: LoopbackFhirServer, settings: Settings
+) -> None:
+    fhir.faults({"match": "_offset=4", "fault": "delay", "ms": 8000})
+    tight = settings.model_copy(update={"fhir_deadline_ms": 600})
+    resolved = await resolve_prefetch(
+        hook_request(fhir.fhir), {"pain": TEMPLATES["pain"]}, [], tight
+    )
+    assert resolved.fetched == ["pain"]
+    assert len(entries(resolved.prefetch["pain"])) == 4  # pages 1 and 2 of 2 scores each
+    assert [n.message for n in resolved.notes] == [
+        "prefetch 'pain' is incomplete (next-page-timeout)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [
