@@ -5,11 +5,12 @@ Tests build their own `Settings(...)` and pass it to `create_app`; nothing patch
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BUNDLED_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 
@@ -29,7 +30,7 @@ class Settings(BaseSettings):
         "against <base>/cds-services/<id>; defaults to the URL the request arrived on.",
     )
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
-    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -47,7 +48,9 @@ class Settings(BaseSettings):
     # JSON object: {"<iss>": {"jwks_url": "...", "jwks_file": "...", "jku_allow": ["..."]}}
     trusted_issuers: dict[str, dict[str, object]] = Field(default_factory=dict)
     jwt_clock_skew_seconds: int = Field(default=60, ge=0, le=600)
-    jwt_algorithms: list[str] = Field(default_factory=lambda: ["ES384", "RS384", "ES256", "RS256"])
+    jwt_algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["ES384", "RS384", "ES256", "RS256"]
+    )
     jwks_cache_seconds: int = Field(default=3600, ge=0)
     jwks_refetch_min_seconds: int = Field(
         default=30, ge=0, le=3600,
@@ -56,7 +59,7 @@ class Settings(BaseSettings):
     jti_cache_size: int = Field(default=100_000, ge=100, description="Replay cache bound.")
 
     # --- FHIR server fallback (prefetch) -----------------------------------------------
-    fhir_server_allow: list[str] = Field(
+    fhir_server_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="URL prefixes of FHIR servers the service may contact for missing prefetch.",
     )
@@ -82,7 +85,9 @@ class Settings(BaseSettings):
     @classmethod
     def _split_csv(cls, value: object) -> object:
         """Accept `a,b,c` in environment variables as well as JSON lists."""
-        if isinstance(value, str) and not value.lstrip().startswith("["):
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            return json.loads(value)
+        if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
