@@ -18,8 +18,9 @@ from cds.api import discovery, feedback, health, invocation
 from cds.api.access_log import AccessLogMiddleware
 from cds.api.errors import install_error_handlers
 from cds.api.runtime import Authenticator, PackSource, Runtime
+from cds.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from cds.settings import Settings
-from cds.store.interfaces import MemoryStore
+from cds.store.wiring import build_store, lifecycle
 
 log = logging.getLogger("cds.app")
 
@@ -51,15 +52,18 @@ def create_app(
 ) -> FastAPI:
     """Build the service. Tests pass their own settings (and may pass parts)."""
     settings = settings or Settings()
-    store = store if store is not None else MemoryStore()
+    packs = packs if packs is not None else _build_packs(settings)
+    metrics = getattr(store, "metrics", None) or Metrics()
+    store = store if store is not None else build_store(settings, packs, metrics)
     runtime = Runtime(
         settings=settings,
-        packs=packs if packs is not None else _build_packs(settings),
+        packs=packs,
         audit=store,
         feedback=store,
         suppressor=store,
         authenticator=authenticator if authenticator is not None
         else _build_authenticator(settings),
+        extras=lifecycle(store),
     )
 
     @asynccontextmanager
@@ -80,11 +84,14 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(discovery.router)
     app.include_router(invocation.router)
     app.include_router(feedback.router)
     app.include_router(health.router)
+    app.add_route("/metrics", metrics_endpoint(metrics, packs.current), methods=["GET"],
+                  include_in_schema=False)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -94,6 +101,7 @@ def create_app(
         max_age=600,
     )
     app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
 

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from cds.store.cli import report_command
+
 app = typer.Typer(
     name="cds",
     help="Stress-pain CDS Hooks service: serve, check and test rule packs, explain decisions.",
@@ -67,6 +69,9 @@ def serve(
         access_log=False,
         proxy_headers=False,
     )
+
+
+app.command("report")(report_command)
 
 
 def main() -> None:

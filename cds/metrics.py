@@ -8,8 +8,8 @@ ids, hook instances and card uuids never become labels.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,6 +20,8 @@ from prometheus_client import (
     Info,
     generate_latest,
 )
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -128,3 +130,17 @@ class MetricsMiddleware:
             if status >= 400:
                 reason = scope.get("state", {}).get("error_reason") or f"http-{status}"
                 self.metrics.observe_error(str(reason))
+
+
+def metrics_endpoint(
+    metrics: Metrics, current_pack: Callable[[], Any]
+) -> Callable[[Request], Awaitable[Response]]:
+    """The GET /metrics handler: the pack serving now, then the exposition."""
+
+    async def endpoint(_request: Request) -> Response:
+        pack = current_pack()
+        if pack is not None:
+            metrics.set_rule_pack(getattr(pack, "name", None), getattr(pack, "version", None))
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    return endpoint

@@ -37,8 +37,11 @@ def report_command(
         OutputFormat, typer.Option("--format", help="table or json")
     ] = OutputFormat.table,
 ) -> None:
-    """Per rule: times fired, cards issued, accepted, overridden (with reasons), acceptance
-    rate (accepted cards / cards issued)."""
+    """Per rule: times fired, cards issued, accepted, overridden, acceptance rate.
+
+    Overrides are broken down by reason. The acceptance rate is accepted cards over cards
+    issued (EHRs never report ignored cards).
+    """
     if database_url is None:
         from cds.settings import Settings
 

@@ -23,6 +23,7 @@ from cds.store.pseudonym import Pseudonymiser
 log = logging.getLogger("cds.store")
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+CONNECT_TIMEOUT_S = 5
 
 
 def make_engine(url: str) -> Engine:
@@ -36,6 +37,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    if parsed.get_backend_name() == "postgresql":
+        # A database that does not answer must fail readiness, not hang it.
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
     return create_engine(parsed, pool_size=5, max_overflow=5, **kwargs)
 
 

@@ -110,7 +110,7 @@ class SQLSuppressor:
         query = (
             select(f.rule_id, f.reason_system, f.reason_code, f.outcome_at)
             .where(f.patient == patient)
-            .where(f.rule_id.in_(settings))
+            .where(f.rule_id.in_(list(settings)))
             .where(f.outcome == "overridden")
             .where(f.outcome_at > now - timedelta(days=longest))
             .where(f.outcome_at <= now)
