@@ -155,6 +155,8 @@ async def resolve_prefetch(
     resolved.notes.extend(
         _note(f"prefetch '{k}' could not be built from the hook context") for k in unrenderable
     )
+    if not queries:
+        return resolved
     token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
     factory = client_factory or default_client_factory
     await _fetch_all(factory(server, token, settings), queries, settings, resolved)

@@ -169,6 +169,25 @@ async def test_a_read_of_a_resource_that_does_not_exist_is_null(
     assert resolved.prefetch == {"enc": None} and resolved.fetched == ["enc"]
 
 
+async def test_a_template_the_context_cannot_fill_is_noted_and_not_fetched(
+    fhir: LoopbackFhirServer, settings: Settings
+) -> None:
+    templates = {"role": "PractitionerRole?_id={{userPractitionerRoleId}}"}
+    resolved = await resolve_prefetch(hook_request(fhir.fhir), templates, [], settings)
+    assert resolved.prefetch == {} and fhir.paths() == []
+    assert [n.message for n in resolved.notes] == [
+        "prefetch 'role' could not be built from the hook context"
+    ]
+
+
+async def test_a_required_template_the_context_cannot_fill_is_412(
+    fhir: LoopbackFhirServer, settings: Settings
+) -> None:
+    templates = {"role": "PractitionerRole?_id={{userPractitionerRoleId}}"}
+    with pytest.raises(PrefetchUnavailable):
+        await resolve_prefetch(hook_request(fhir.fhir), templates, ["role"], settings)
+
+
 async def test_the_ehrs_access_token_is_sent_as_a_bearer_token(
     fhir: LoopbackFhirServer, settings: Settings
 ) -> None:
