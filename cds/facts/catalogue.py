@@ -106,6 +106,8 @@ FACT_TYPES: dict[str, FactType] = {
                    choices=("observation", "questionnaire", "computed")),
                 _f("approximate", "string", "yes when derived from a surrogate (e.g. eGFR for "
                    "CrCl)", choices=("yes", "no")),
+                _f("code", "string", "The code the value came from (e.g. 72514-3 NRS or "
+                   "91147-9 PEG for `pain`); absent for computed values", max_len=12),
             ),
         ),
         FactType(
@@ -125,8 +127,9 @@ FACT_TYPES: dict[str, FactType] = {
             (
                 *_COMMON,
                 _f("measure", "string", "Measure id"),
-                _f("direction", "string", "Per the pack's trend definition",
-                   choices=("worsening", "improving", "stable")),
+                _f("direction", "string", "Per the pack's trend definition; insufficient when "
+                   "fewer readings than the definition needs are spaced within the window",
+                   choices=("worsening", "improving", "stable", "insufficient")),
                 _f("n", "number", "Readings used", max_len=2),
                 _f("first", "number", "First reading used", max_len=5),
                 _f("last", "number", "Last reading used", max_len=5),
