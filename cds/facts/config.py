@@ -58,6 +58,19 @@ class FactConfig:
     def questionnaire_code_index(self) -> dict[Code, str]:
         return {c: inst.id for inst in self.instruments.values() for c in inst.codes}
 
+    @cached_property
+    def item_codes(self) -> dict[str, Code]:
+        """Item key (linkId form) -> item code, over all instruments."""
+        return {item.key: item.code for inst in self.instruments.values() for item in inst.items}
+
+    @cached_property
+    def link_aliases(self) -> dict[str, str]:
+        return {k: v for inst in self.instruments.values() for k, v in inst.aliases.items()}
+
+    @cached_property
+    def total_codes(self) -> frozenset[Code]:
+        return frozenset(inst.total for inst in self.instruments.values())
+
 
 def local_codesystem(rules_dir: Path) -> str:
     path = rules_dir / "pack.yaml"
@@ -74,6 +87,12 @@ def local_codesystem(rules_dir: Path) -> str:
 def load_measures(rules_dir: Path, local: str | None = None) -> dict[str, MeasureDef]:
     local = local or local_codesystem(rules_dir)
     return parse_measures(YamlFile.load(rules_dir / "measures.yaml"), local)
+
+
+def load_instruments(rules_dir: Path, local: str | None = None
+                     ) -> tuple[dict[str, InstrumentDef], dict[Code, float]]:
+    local = local or local_codesystem(rules_dir)
+    return parse_instruments(YamlFile.load(rules_dir / "instruments.yaml"), local)
 
 
 def load_fact_config(rules_dir: Path) -> FactConfig:

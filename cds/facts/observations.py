@@ -1,0 +1,102 @@
+"""Observation -> readings.
+
+Only final, amended or corrected Observations count. The value may be a valueQuantity
+(unit normalised to the measure's canonical UCUM unit), a valueInteger, or a
+valueCodeableConcept whose coding is scored (ordinalValue extension or an answer code in
+instruments.yaml, e.g. LA6569-3 = 1 for PHQ-9 item 9). The date is effectiveDateTime,
+effectiveInstant, effectivePeriod.end (else .start), else `issued`. Components (e.g. the two
+Exercise Vital Sign questions in one panel) are read the same way with the parent's date.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cds.facts.access import Ctx, When, code_keys, codings, number
+from cds.facts.codes import UCUM
+from cds.facts.readings import Reading, coding_score, readings_for
+
+FINAL = frozenset({"final", "amended", "corrected"})
+
+
+def _effective(obs: dict[str, Any], ctx: Ctx, ref: str) -> When | None:
+    for key in ("effectiveDateTime", "effectiveInstant"):
+        if key in obs:
+            return ctx.when(obs[key], ref, key)
+    period = obs.get("effectivePeriod")
+    if isinstance(period, dict) and (period.get("end") or period.get("start")):
+        key = "end" if period.get("end") else "start"
+        return ctx.when(period[key], ref, f"effectivePeriod.{key}")
+    if "issued" in obs:
+        return ctx.when(obs["issued"], ref, "issued")
+    ctx.note("invalid-resource", "the Observation has no effective date; skipped", ref)
+    return None
+
+
+def _value(holder: dict[str, Any], ctx: Ctx, ref: str) -> tuple[float, str | None] | None:
+    """(value, unit) of a value[x]; None (with a note) when it cannot be used."""
+    if "valueQuantity" in holder:
+        q = holder["valueQuantity"]
+        value = number(q.get("value")) if isinstance(q, dict) else None
+        if value is None:
+            ctx.note("invalid-resource", "valueQuantity.value is not a number; skipped", ref)
+            return None
+        unit = q.get("code") if q.get("system") == UCUM else None
+        unit = unit or q.get("unit") or q.get("code")
+        return value, unit if isinstance(unit, str) else None
+    if "valueInteger" in holder:
+        value = number(holder["valueInteger"])
+        if value is None or value != int(value):
+            ctx.note("invalid-resource", "valueInteger is not an integer; skipped", ref)
+            return None
+        return value, None
+    if "valueCodeableConcept" in holder:
+        for coding in codings(holder["valueCodeableConcept"]):
+            score = coding_score(coding, ctx)
+            if score is not None:
+                return score, None
+        ctx.note("unusable-value", "the coded answer has no known score; skipped", ref)
+        return None
+    for key in holder:
+        if key.startswith("value"):
+            ctx.note("unusable-value", f"{key} cannot be used as a measure value; skipped", ref)
+            return None
+    return None  # no value (e.g. dataAbsentReason): nothing to report
+
+
+def _measured(holder: dict[str, Any], ctx: Ctx) -> list[tuple[str, str]]:
+    by_code = ctx.config.measures_by_code
+    return [key for key in code_keys(holder.get("code")) if key in by_code]
+
+
+def observation(obs: dict[str, Any], ctx: Ctx, ref: str) -> list[Reading]:
+    if obs.get("status") not in FINAL:
+        return []
+    if not isinstance(obs.get("code"), dict):
+        ctx.note("invalid-resource", "Observation.code is not a CodeableConcept; skipped", ref)
+        return []
+    own = _measured(obs, ctx)
+    components = obs.get("component")
+    parts: list[tuple[dict[str, Any], list[tuple[str, str]]]] = []
+    if own:
+        parts.append((obs, own))
+    if isinstance(components, list):
+        for comp in components:
+            if isinstance(comp, dict):
+                keys = _measured(comp, ctx)
+                if keys:
+                    parts.append((comp, keys))
+    if not parts:
+        return []  # not a measure of this pack
+    when = _effective(obs, ctx, ref)
+    if when is None:
+        return []
+    out: list[Reading] = []
+    for holder, keys in parts:
+        found = _value(holder, ctx, ref)
+        if found is None:
+            continue
+        value, unit = found
+        for key in keys[:1]:  # several codings of one concept: the first known one
+            out.extend(readings_for(ctx, key, value, unit, when, ref, "observation"))
+    return out
