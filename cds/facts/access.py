@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from cds.facts.codes import Code
 from cds.facts.config import FactConfig
@@ -21,10 +21,10 @@ MIN_DAY = date(1900, 1, 1).toordinal() - EPOCH_ORDINAL
 DAY_SECONDS = 86400.0
 
 
-@dataclass(frozen=True, slots=True)
-class When:
+class When(NamedTuple):
     """A FHIR date/dateTime: the calendar day as written (days since 1970-01-01), a sortable
-    timestamp, and the ISO date for display."""
+    timestamp, and the ISO date for display. (A NamedTuple: built for every dated value, so
+    it must be cheap.)"""
 
     day: int
     ts: float
@@ -74,17 +74,24 @@ def codings(concept: Any) -> list[dict[str, Any]]:
     return [c for c in raw if isinstance(c, dict) and isinstance(c.get("code"), str)]
 
 
+def keys_of(found: list[dict[str, Any]]) -> list[Code]:
+    """(system, code) of codings already extracted with `codings`."""
+    return [(c.get("system") or "", c["code"]) for c in found]
+
+
 def code_keys(concept: Any) -> list[Code]:
-    return [(c.get("system") or "", c["code"]) for c in codings(concept)]
+    return keys_of(codings(concept))
 
 
-def display_of(concept: Any, coding: dict[str, Any] | None = None) -> str:
+def display_of(concept: Any, coding: dict[str, Any] | None = None,
+               found: list[dict[str, Any]] | None = None) -> str:
+    """The coding's display, else the concept's text, else the first coding display."""
     if coding is not None and isinstance(coding.get("display"), str):
         return coding["display"]
     if isinstance(concept, dict):
         if isinstance(concept.get("text"), str):
             return concept["text"]
-        for c in codings(concept):
+        for c in codings(concept) if found is None else found:
             if isinstance(c.get("display"), str):
                 return c["display"]
     return ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds.facts.access import Ctx, code_keys, codings, display_of, status_code
+from cds.facts.access import Ctx, codings, display_of, keys_of, status_code
 
 ACTIVE = frozenset({"active", "recurrence", "relapse"})
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
@@ -28,10 +28,11 @@ def coded_fields(concept: Any, kind: str, ctx: Ctx) -> dict[str, Any]:
     coding that belongs to a value set (else the first coding)."""
     index = ctx.config.vs_index
     found = codings(concept)
-    chosen = next((c for c in found if index.contains(kind, (c.get("system") or "", c["code"]))),
+    keys = keys_of(found)
+    chosen = next((c for c, k in zip(found, keys, strict=True) if index.contains(kind, k)),
                   found[0] if found else None)
-    out: dict[str, Any] = {"valuesets": index.of(kind, code_keys(concept))}
-    display = display_of(concept, chosen)
+    out: dict[str, Any] = {"valuesets": index.of(kind, keys)}
+    display = display_of(concept, chosen, found)
     if display:
         out["display"] = display
     if chosen is not None:

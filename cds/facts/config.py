@@ -68,6 +68,12 @@ class FactConfig:
         return {k: v for inst in self.instruments.values() for k, v in inst.aliases.items()}
 
     @cached_property
+    def scored_with(self) -> dict[str, tuple[InstrumentDef, ...]]:
+        """Instrument id -> itself and the instruments scored from its items (score_from)."""
+        return {iid: (inst, *(o for o in self.instruments.values() if iid in o.score_from))
+                for iid, inst in self.instruments.items()}
+
+    @cached_property
     def total_codes(self) -> frozenset[Code]:
         return frozenset(inst.total for inst in self.instruments.values())
 

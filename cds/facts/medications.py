@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds.facts.access import Ctx, When, codings, display_of
+from cds.facts.access import Ctx, When, codings, display_of, keys_of
 from cds.facts.codes import RXNORM, Code
 from cds.facts.dosing import DailyDose, daily_dose
 from cds.facts.packdefs import Product
@@ -54,9 +54,10 @@ def _concept(res: dict[str, Any], meds: dict[str, dict[str, Any]]) -> Any:
     return medication.get("code") if medication else None
 
 
-def _resolve(concept: Any, ctx: Ctx) -> tuple[str | None, Product | None, dict[str, Any] | None]:
+def _resolve(found: list[dict[str, Any]], ctx: Ctx
+             ) -> tuple[str | None, Product | None, dict[str, Any] | None]:
     drugs = ctx.config.drugs
-    for coding in codings(concept):
+    for coding in found:
         if coding.get("system") != RXNORM:
             continue
         code = coding["code"]
@@ -102,12 +103,13 @@ def medication_record(res: dict[str, Any], ctx: Ctx, ref: str, meds: dict[str, d
     if status is None:
         return None
     concept = _concept(res, meds)
-    if not codings(concept) and not display_of(concept):
+    found = codings(concept)
+    if not found and not display_of(concept):
         ctx.note("invalid-resource", "the medication has no code; skipped", ref)
         return None
-    rxcui, product, matched = _resolve(concept, ctx)
-    all_codes = [(c.get("system") or "", c["code"]) for c in codings(concept)]
-    first = matched or (codings(concept) or [None])[0]
+    rxcui, product, matched = _resolve(found, ctx)
+    all_codes = keys_of(found)
+    first = matched or (found[0] if found else None)
     if rxcui is None and status != "history":
         ctx.note("unmapped-medication", "no ingredient is known for the medication code "
                  f"{first['code'] if first else '(text only)'}", ref)
@@ -117,7 +119,7 @@ def medication_record(res: dict[str, Any], ctx: Ctx, ref: str, meds: dict[str, d
         rxcui=rxcui,
         name=ctx.config.drugs.ingredients[rxcui].name if rxcui else "unknown",
         code=((first.get("system") or "", first["code"]) if first else None),
-        display=display_of(concept, matched),
+        display=display_of(concept, matched, found),
         codes=all_codes + ([(RXNORM, rxcui)] if rxcui else []),
         start=_start(res, ctx, ref),
     )

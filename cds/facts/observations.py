@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds.facts.access import Ctx, When, code_keys, codings, number
+from cds.facts.access import Ctx, When, codings, number
 from cds.facts.codes import UCUM
 from cds.facts.readings import Reading, coding_score, readings_for
 
@@ -65,8 +65,19 @@ def _value(holder: dict[str, Any], ctx: Ctx, ref: str) -> tuple[float, str | Non
 
 
 def _measured(holder: dict[str, Any], ctx: Ctx) -> list[tuple[str, str]]:
+    concept = holder.get("code")
+    raw = concept.get("coding") if isinstance(concept, dict) else None
+    if not isinstance(raw, list):
+        return []
     by_code = ctx.config.measures_by_code
-    return [key for key in code_keys(holder.get("code")) if key in by_code]
+    keys = []
+    for c in raw:
+        code = c.get("code") if isinstance(c, dict) else None
+        if isinstance(code, str):
+            key = (c.get("system") or "", code)
+            if key in by_code:
+                keys.append(key)
+    return keys
 
 
 def observation(obs: dict[str, Any], ctx: Ctx, ref: str) -> list[Reading]:

@@ -71,10 +71,10 @@ class InstrumentDef:
     reverse_from: float
     total: Code
     score_from: tuple[str, ...]
+    keys: frozenset[str] = frozenset()  # item keys, filled from `items`
 
-    @property
-    def keys(self) -> frozenset[str]:
-        return frozenset(item.key for item in self.items)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", frozenset(item.key for item in self.items))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,12 +23,13 @@ _UNSCORED = -1.0e9  # answered, but with nothing we may score
 
 
 def _keys(item: dict[str, Any], ctx: Ctx) -> list[str]:
-    aliases = ctx.config.link_aliases
     keys: list[str] = []
     link = item.get("linkId")
     if isinstance(link, str):
         key = link.lstrip("/")
-        keys.append(aliases.get(key, key))
+        keys.append(ctx.config.link_aliases.get(key, key))
+    if "definition" not in item and "code" not in item:
+        return keys
     definition = item.get("definition")
     if isinstance(definition, str) and "#" in definition:
         keys.append(definition.rpartition("#")[2])
@@ -64,9 +65,10 @@ def _collect(items: Any, ctx: Ctx, out: dict[str, float]) -> None:
             for key in _keys(item, ctx):
                 out.setdefault(key, value)
             for answer in answers:
-                if isinstance(answer, dict):
-                    _collect(answer.get("item"), ctx, out)
-        _collect(item.get("item"), ctx, out)
+                if isinstance(answer, dict) and "item" in answer:
+                    _collect(answer["item"], ctx, out)
+        if "item" in item:
+            _collect(item["item"], ctx, out)
 
 
 def _identify(qr: dict[str, Any], answers: dict[str, float], ctx: Ctx,
@@ -139,19 +141,16 @@ def questionnaire_response(qr: dict[str, Any], ctx: Ctx, ref: str,
                  "answer code and was not scored", ref)
     config = ctx.config
     out: list[Reading] = []
-    targets = [inst] + [o for o in config.instruments.values() if inst.id in o.score_from]
-    for target in targets:
+    for target in config.scored_with[inst.id]:
         score = _score(target, answers, target is inst, ctx, ref)
         if score is not None:
             out.extend(readings_for(ctx, target.total, score, None, when, ref, "questionnaire"))
-    by_key = {item.key: item for item in inst.items}
     for key, value in answers.items():
         code = config.item_codes.get(key)
         if (code is None or code in config.total_codes or code not in config.measures_by_code
                 or value == _UNSCORED):
             continue
-        item = by_key.get(key)
-        if item is not None and not inst.item_low <= value <= inst.item_high:
+        if key in inst.keys and not inst.item_low <= value <= inst.item_high:
             continue  # already noted while scoring
         out.extend(readings_for(ctx, code, value, None, when, ref, "questionnaire"))
     return out
