@@ -37,13 +37,28 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+)
 
 RULE_ID = r"^[A-Z][A-Z0-9]*(-[A-Za-z0-9]+)*$"
 BINDING = r"^[a-z][a-z0-9_]*$"
 PARAM_REF = re.compile(r"^@[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
-Scalar = float | int | str
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("true/false is not a fact value: yes/no fields hold the text 'yes'/'no'")
+    return value
+
+
+Scalar = Annotated[float | int | str, BeforeValidator(_not_bool)]
 
 
 class _Strict(BaseModel):
@@ -56,7 +71,19 @@ class Ref(_Strict):
     ref: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z_]+$")
 
 
-Operand = Scalar | Ref
+def _dict_or(tag_for_dict: str, other: str) -> Discriminator:
+    """Choose a union member by shape (mapping or not), so a validation error names the
+    member that was meant instead of listing the failure of every member."""
+
+    def pick(value: Any) -> str:
+        return tag_for_dict if isinstance(value, dict | BaseModel) else other
+
+    return Discriminator(pick)
+
+
+Operand = Annotated[
+    Annotated[Ref, Tag("ref")] | Annotated[Scalar, Tag("value")], _dict_or("ref", "value")
+]
 
 
 class FieldTest(_Strict):
@@ -78,7 +105,13 @@ class Pattern(_Strict):
 
     bind: str = Field(pattern=BINDING)
     fact: str = Field(description="Fact type from the fact catalogue")
-    where: dict[str, Scalar | FieldTest] = Field(default_factory=dict)
+    where: dict[
+        str,
+        Annotated[
+            Annotated[FieldTest, Tag("test")] | Annotated[Scalar, Tag("value")],
+            _dict_or("test", "value"),
+        ],
+    ] = Field(default_factory=dict)
 
 
 class Use(_Strict):
@@ -95,7 +128,28 @@ class AnyGroup(_Strict):
     any: list[Condition] = Field(min_length=1)
 
 
-Condition = Annotated[Pattern | Use | AllGroup | AnyGroup, Field(union_mode="left_to_right")]
+def _condition_kind(value: Any) -> str:
+    """The condition form by its key: all / any / use, otherwise a pattern."""
+    if isinstance(value, BaseModel):
+        return {AllGroup: "all", AnyGroup: "any", Use: "use"}.get(type(value), "pattern")
+    if isinstance(value, dict):
+        for key in ("all", "any", "use"):
+            if key in value:
+                return key
+    return "pattern"
+
+
+Condition = Annotated[
+    Annotated[Pattern, Tag("pattern")]
+    | Annotated[Use, Tag("use")]
+    | Annotated[AllGroup, Tag("all")]
+    | Annotated[AnyGroup, Tag("any")],
+    Discriminator(_condition_kind),
+]
+Exclusion = Annotated[
+    Annotated[Pattern, Tag("pattern")] | Annotated[Use, Tag("use")],
+    Discriminator(_condition_kind),
+]
 AllGroup.model_rebuild()
 AnyGroup.model_rebuild()
 
@@ -208,7 +262,7 @@ class Rule(_Strict):
     citations: list[Citation] = Field(min_length=1)
     source: CardSource
     when: Condition
-    unless: list[Pattern | Use] = Field(default_factory=list)
+    unless: list[Exclusion] = Field(default_factory=list)
     card: CardSpec
     suppression: Suppression = Field(default_factory=Suppression)
 

@@ -1,0 +1,273 @@
+"""Matches to CDS Hooks cards, from each rule's `card` section and the pack's templates.
+
+Every template of the pack is compiled once when the renderer is built (`compile_cards`);
+rendering a card only evaluates compiled Jinja. A rule that matched several times renders
+one card from its first match (rule order, then branch, then fact ids); all its matches are
+available to the text as `matches`. Context of every template:
+
+    <binding>   the fact bound to that name (dict; absent bindings render empty)
+    matches     the bindings of every match of the rule, in order
+    params      parameters.yaml
+    rule        {id, title, version}
+    hook, now   the hook of the call and the evaluation time (ISO 8601)
+    patient_ref "Patient/<id>" of the call (for `subject` of suggested resources)
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from jinja2 import TemplateSyntaxError
+
+from cds.cards.templating import (
+    Condition,
+    Native,
+    Scope,
+    Text,
+    compile_condition,
+    compile_native,
+    compile_text,
+)
+from cds.hooks.models import SUMMARY_MAX, Action, Card, Coding, Link, Source, Suggestion
+from cds.rules.dnf import Origin
+from cds.rules.engine import Match
+from cds.rules.pack import Pack
+from cds.rules.schema import CardSpec, Rule, SuggestionSpec
+from cds.rules.source import PathItem, Problem
+
+log = logging.getLogger("cds.cards")
+EXTENSION_KEY = "org.stresspain.cds"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CompiledAction:
+    type: str
+    description: Text
+    when: Condition
+    resource: Native | None
+    resource_id: Text | None
+
+
+@dataclass(frozen=True)
+class CompiledSuggestion:
+    label: Text
+    is_recommended: bool | None
+    when: Condition
+    actions: tuple[CompiledAction, ...]
+
+
+@dataclass(frozen=True)
+class CompiledVariant:
+    when: Condition
+    indicator: str | None
+    summary: Text | None
+    detail: Text | None
+    suggestions: tuple[CompiledSuggestion, ...] | None
+
+
+@dataclass(frozen=True)
+class CompiledLink:
+    label: Text
+    url: Text
+    type: str
+    app_context: Text | None
+    when: Condition
+
+
+@dataclass(frozen=True)
+class CompiledCard:
+    rule: Rule
+    summary: Text
+    detail: Text
+    variants: tuple[CompiledVariant, ...]
+    suggestions: tuple[CompiledSuggestion, ...]
+    links: tuple[CompiledLink, ...]
+    override_reasons: tuple[Coding, ...]
+    source: Source
+
+
+@dataclass
+class _Builder:
+    """Compiles the templates of one rule, turning syntax errors into positioned problems."""
+
+    pack: Pack
+    origin: Origin
+    problems: list[Problem] = field(default_factory=list)
+
+    def _guard(self, make: Callable[[], T], path: tuple[PathItem, ...]) -> T | None:
+        try:
+            return make()
+        except TemplateSyntaxError as exc:
+            self.problems.append(self.origin.problem(f"template error: {exc.message} "
+                                                     f"(template line {exc.lineno})", *path))
+            return None
+
+    def text(self, source: str, *path: PathItem) -> Text:
+        return self._guard(lambda: compile_text(source), path) or (lambda _scope: "")
+
+    def cond(self, source: str | None, *path: PathItem) -> Condition:
+        return self._guard(lambda: compile_condition(source), path) or (lambda _scope: False)
+
+    def native(self, node: Any, *path: PathItem) -> Native:
+        return self._guard(lambda: compile_native(node), path) or (lambda _scope: None)
+
+    def resource(self, template: str, with_: Mapping[str, Any], *path: PathItem,
+                 ) -> Native | None:
+        found = self.pack.templates.get(template)
+        if found is None:
+            self.problems.append(self.origin.problem(
+                f"unknown resource template '{template}' (no templates/{template}.yaml)",
+                *path, "template"))
+            return None
+        body = _Builder(self.pack, found.origin, self.problems).native(found.body)
+        values = self.native(dict(with_), *path, "with")
+        return lambda scope: body(scope.child(values(scope) or {}))
+
+    def suggestions(self, specs: list[SuggestionSpec], *path: PathItem,
+                    ) -> tuple[CompiledSuggestion, ...]:
+        out = []
+        for i, spec in enumerate(specs):
+            here = (*path, i)
+            actions = []
+            for j, a in enumerate(spec.actions):
+                at = (*here, "actions", j)
+                actions.append(CompiledAction(
+                    a.type, self.text(a.description, *at, "description"),
+                    self.cond(a.when, *at, "when"),
+                    self.resource(a.resource.template, a.resource.with_, *at, "resource")
+                    if a.resource else None,
+                    self.text(a.resourceId, *at, "resourceId") if a.resourceId else None))
+            out.append(CompiledSuggestion(self.text(spec.label, *here, "label"),
+                                          spec.isRecommended, self.cond(spec.when, *here, "when"),
+                                          tuple(actions)))
+        return tuple(out)
+
+
+def compile_card(pack: Pack, rule: Rule, origin: Origin) -> tuple[CompiledCard, list[Problem]]:
+    b = _Builder(pack, origin)
+    spec: CardSpec = rule.card
+    variants = tuple(
+        CompiledVariant(
+            b.cond(v.when, "card", "variants", i, "when"), v.indicator,
+            b.text(v.summary, "card", "variants", i, "summary") if v.summary else None,
+            b.text(v.detail, "card", "variants", i, "detail") if v.detail else None,
+            b.suggestions(v.suggestions, "card", "variants", i, "suggestions")
+            if v.suggestions is not None else None)
+        for i, v in enumerate(spec.variants))
+    links = tuple(
+        CompiledLink(b.text(lk.label, "card", "links", i, "label"),
+                     b.text(lk.url, "card", "links", i, "url"), lk.type,
+                     b.text(lk.appContext, "card", "links", i, "appContext")
+                     if lk.appContext else None,
+                     b.cond(lk.when, "card", "links", i, "when"))
+        for i, lk in enumerate(spec.links))
+    reasons = []
+    for i, rid in enumerate(spec.overrideReasons):
+        found = pack.override_reasons.get(rid)
+        if found is None:
+            b.problems.append(origin.problem(f"unknown override reason '{rid}' (not in "
+                                             "override-reasons.yaml)", "card",
+                                             "overrideReasons", i))
+        else:
+            reasons.append(Coding(system=found.system, code=found.code, display=found.display))
+    src = rule.source
+    source = Source(label=src.label, url=src.url, icon=src.icon,
+                    topic=Coding.model_validate(src.topic) if src.topic else None)
+    card = CompiledCard(rule, b.text(spec.summary, "card", "summary"),
+                        b.text(spec.detail, "card", "detail"), variants,
+                        b.suggestions(spec.suggestions, "card", "suggestions"), links,
+                        tuple(reasons), source)
+    return card, b.problems
+
+
+def card_context(pack: Pack, rule: Rule, matches: list[Match], hook: str, now: datetime,
+                 patient_id: str | None = None) -> dict[str, Any]:
+    ctx: dict[str, Any] = dict(matches[0].bindings) if matches else {}
+    ctx.update(matches=[dict(m.bindings) for m in matches], params=pack.parameters,
+               rule={"id": rule.id, "title": rule.title, "version": rule.version},
+               hook=hook, now=now.isoformat(),
+               patient_ref=f"Patient/{patient_id}" if patient_id else None)
+    return ctx
+
+
+class CardRenderer:
+    """Renders one card per rule from its matches; templates compiled at construction."""
+
+    def __init__(self, pack: Pack) -> None:
+        self.pack = pack
+        self.cards: dict[str, CompiledCard] = {}
+        self.problems: list[Problem] = []
+        for loaded in pack.rules:
+            card, problems = compile_card(pack, loaded.rule, loaded.origin)
+            self.cards[loaded.rule.id] = card
+            self.problems.extend(problems)
+
+    def render(self, rule_id: str, matches: list[Match], hook: str, now: datetime,
+               patient_id: str | None = None) -> Card:
+        compiled = self.cards[rule_id]
+        rule = compiled.rule
+        ctx = Scope(card_context(self.pack, rule, matches, hook, now, patient_id))
+        variant = next((v for v in compiled.variants if v.when(ctx)), None)
+        indicator = (variant and variant.indicator) or rule.card.indicator
+        summary = ((variant and variant.summary) or compiled.summary)(ctx).strip()
+        detail = ((variant and variant.detail) or compiled.detail)(ctx).strip()
+        specs = compiled.suggestions
+        if variant is not None and variant.suggestions is not None:
+            specs = variant.suggestions
+        suggestions = [s for s in (_suggestion(spec, ctx) for spec in specs) if s is not None]
+        if not summary or len(summary) >= SUMMARY_MAX:
+            log.error("rule %s rendered a summary of %d characters; its title is used instead",
+                      rule.id, len(summary))
+            summary = rule.title
+        links = [Link(label=lk.label(ctx), url=lk.url(ctx), type=lk.type,  # type: ignore[arg-type]
+                      appContext=lk.app_context(ctx) if lk.app_context else None)
+                 for lk in compiled.links if lk.when(ctx)]
+        return Card(
+            summary=summary,
+            detail=detail or None,
+            indicator=indicator,  # type: ignore[arg-type]
+            source=compiled.source,
+            suggestions=suggestions,
+            selectionBehavior=(rule.card.selectionBehavior or "at-most-one")
+            if suggestions else None,
+            overrideReasons=list(compiled.override_reasons),
+            links=links,
+            extension={EXTENSION_KEY: {
+                "rule": rule.id, "ruleVersion": rule.version, "pack": self.pack.name,
+                "packVersion": self.pack.version, "problem": rule.problem,
+                "matches": [{"binding": name, "fact": fact}
+                            for name, fact in (matches[0].bindings.items() if matches else ())],
+                "alsoFrom": [],
+            }},
+        )
+
+
+def render_resource(action: CompiledAction, ctx: Scope) -> Any:
+    return action.resource(ctx) if action.resource is not None else None
+
+
+def _suggestion(spec: CompiledSuggestion, ctx: Scope) -> Suggestion | None:
+    if not spec.when(ctx):
+        return None
+    actions = []
+    for a in spec.actions:
+        if not a.when(ctx):
+            continue
+        resource = render_resource(a, ctx) or None
+        resource_id = (a.resource_id(ctx).strip() or None) if a.resource_id else None
+        if a.type in ("create", "update") and resource is None:
+            continue
+        if a.type == "delete" and not (resource_id or resource):
+            continue
+        actions.append(Action(type=a.type, description=a.description(ctx).strip() or a.type,
+                              resource=resource, resourceId=resource_id))
+    if not actions:
+        return None
+    return Suggestion(label=spec.label(ctx).strip() or "Suggestion", uuid=str(uuid.uuid4()),
+                      isRecommended=spec.is_recommended, actions=actions)

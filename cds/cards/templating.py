@@ -1,0 +1,191 @@
+"""Jinja for card text and FHIR resource templates: compiled once at pack load, sandboxed.
+
+Missing bindings render as empty text rather than failing: a rule whose `when` has `any`
+branches binds only the names of the branch that matched, and its card text may mention the
+others (`{{ gad7.value | num }}` is empty when the PHQ-9 branch fired). Conditions (`when` of
+variants, suggestions and actions) that raise count as false.
+
+Resource templates keep types: a string leaf that is exactly one `{{ expression }}` yields
+the expression's native value (a float stays a number in `doseQuantity.value`); other string
+leaves render as text. Keys whose value comes out empty (None, "", {}, []) are left out, so
+an optional element disappears when the binding it refers to is absent.
+
+Speed: creating a Jinja context costs far more than running a compiled template, so one
+`Scope` (the variables of one card) creates one context lazily and every template of the card
+runs in it; a leaf that is only a dotted name (`{{ pain.source }}`) is looked up directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from jinja2 import ChainableUndefined, Undefined
+from jinja2.runtime import Context, new_context
+from jinja2.sandbox import SandboxedEnvironment
+from jinja2.utils import concat, consume
+
+log = logging.getLogger("cds.cards")
+
+_ONE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.DOTALL)
+_DOTTED = re.compile(r"^\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*$")
+_MISSING = object()
+
+
+def num(value: Any, digits: int = 1) -> str:
+    """A number for people: 12.0 -> "12", 6.666 -> "6.7"; anything else as text."""
+    if value is None or isinstance(value, Undefined):
+        return ""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    rounded = round(float(value), digits)
+    if rounded.is_integer():
+        return str(int(rounded))
+    return f"{rounded:.{digits}f}".rstrip("0").rstrip(".")
+
+
+def make_environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False,
+                               keep_trailing_newline=True, trim_blocks=True,
+                               lstrip_blocks=True)
+    env.filters["num"] = num
+    return env
+
+
+ENV = make_environment()
+
+
+class Scope:
+    """The variables of one rendering, with one Jinja context created on first use."""
+
+    __slots__ = ("_context", "vars")
+
+    def __init__(self, variables: Mapping[str, Any]) -> None:
+        self.vars = dict(variables)
+        self._context: Context | None = None
+
+    def context(self) -> Context:
+        if self._context is None:
+            self._context = new_context(ENV, "card", {}, self.vars, True, ENV.globals)
+        return self._context
+
+    def child(self, extra: Mapping[str, Any]) -> Scope:
+        return Scope({**self.vars, **extra}) if extra else self
+
+
+Text = Callable[[Scope], str]
+Condition = Callable[[Scope], bool]
+Native = Callable[[Scope], Any]
+
+
+def compile_text(source: str) -> Text:
+    """A text template; raises jinja2.TemplateSyntaxError at load."""
+    if "{" not in source:
+        return lambda _scope: source
+    template = ENV.from_string(source)
+
+    def render(scope: Scope) -> str:
+        try:
+            return str(concat(template.root_render_func(scope.context())))
+        except Exception:  # a template must never fail a hook call
+            log.exception("card template failed; rendered empty")
+            return ""
+
+    return render
+
+
+def _expression(source: str) -> Native:
+    dotted = _DOTTED.match(source)
+    template = ENV.compile_expression(source)._template  # the `{% set result = ... %}` form
+
+    def slow(scope: Scope) -> Any:
+        context = scope.context()
+        consume(template.root_render_func(context))
+        value = context.vars.pop("result", None)
+        return None if isinstance(value, Undefined) else value
+
+    if dotted is None:
+        return slow
+    first, *rest = dotted.group(1).split(".")
+
+    def fast(scope: Scope) -> Any:
+        value = scope.vars.get(first, _MISSING)
+        for part in rest:
+            if value is None or value is _MISSING:
+                return None
+            if not isinstance(value, Mapping):
+                return slow(scope)  # attribute of another object: let Jinja decide
+            value = value.get(part)
+        return None if value is _MISSING else value
+
+    return fast
+
+
+def compile_condition(source: str | None) -> Condition:
+    """A Jinja expression as a predicate; errors and undefined values are false."""
+    if source is None:
+        return lambda _scope: True
+    expression = _expression(source)
+
+    def holds(scope: Scope) -> bool:
+        try:
+            return bool(expression(scope))
+        except Exception:
+            return False
+
+    return holds
+
+
+def _constant(node: Any) -> bool:
+    if isinstance(node, dict):
+        return all(_constant(v) for v in node.values())
+    if isinstance(node, list):
+        return all(_constant(v) for v in node)
+    return not (isinstance(node, str) and "{" in node)
+
+
+def _pruned(node: Any) -> Any:
+    if isinstance(node, dict | list):
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        done = {k: _pruned(v) for k, v in items}
+        return _prune(done if isinstance(node, dict) else list(done.values()))
+    return node
+
+
+def compile_native(node: Any) -> Native:
+    """A nested structure whose string leaves are templates; see the module docstring.
+    Constant parts are prepared once and shared between renderings (never mutate them)."""
+    if _constant(node):
+        value = _pruned(node)
+        return lambda _scope: value
+    if isinstance(node, dict):
+        parts = {str(k): compile_native(v) for k, v in node.items()}
+        return lambda scope: _prune({k: f(scope) for k, f in parts.items()})
+    if isinstance(node, list):
+        items = [compile_native(v) for v in node]
+        return lambda scope: _prune([f(scope) for f in items])
+    match = _ONE_EXPRESSION.match(node)
+    if match is None:
+        return compile_text(node)
+    expression = _expression(match.group("expr"))
+
+    def evaluate(scope: Scope) -> Any:
+        try:
+            return expression(scope)
+        except Exception:
+            log.exception("resource template expression failed; element left out")
+            return None
+
+    return evaluate
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == {} or value == []
+
+
+def _prune(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if not _empty(v)}
+    return [v for v in value if not _empty(v)]

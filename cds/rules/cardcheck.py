@@ -1,0 +1,223 @@
+"""Checks of the `card` part of rules: templates, names, summary length and FHIR validity.
+
+- every template compiles (syntax errors at the key that holds them);
+- every name a template uses is a binding of the rule, a `with:` value (resource templates)
+  or a global (jinja2.meta.find_undeclared_variables on the parsed template);
+- override reasons and resource templates exist;
+- a summary cannot reach 140 characters: it is rendered with the longest value of every
+  field (catalogue `max_len`) bound in every name;
+- every suggested resource is valid FHIR R4: it is rendered from typical values and validated
+  with the fhir.resources R4B models (R4B changed no resource the pack suggests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from jinja2 import TemplateSyntaxError, meta
+from pydantic import ValidationError
+
+from cds.cards.render import CardRenderer, CompiledCard, card_context
+from cds.cards.templating import ENV, Scope
+from cds.facts.catalogue import FACT_TYPES
+from cds.hooks.models import SUMMARY_MAX
+from cds.rules.dnf import Origin
+from cds.rules.engine import Match
+from cds.rules.pack import Pack
+from cds.rules.schema import ActionSpec, Rule, SuggestionSpec
+from cds.rules.source import PathItem, Problem
+from cds.rules.validate import GLOBAL_NAMES, binding_types
+
+_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+Path_ = tuple[PathItem, ...]
+
+
+def _names(source: str, expression: bool) -> set[str]:
+    try:
+        ast = ENV.parse("{{ " + source + " }}" if expression else source)
+    except TemplateSyntaxError:
+        return set()  # reported by the renderer
+    return set(meta.find_undeclared_variables(ast))
+
+
+def _strings(node: Any, path: Path_) -> Iterator[tuple[Path_, str]]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _strings(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _strings(v, (*path, i))
+    elif isinstance(node, str):
+        yield path, node
+
+
+def _suggestion_templates(specs: list[SuggestionSpec], path: Path_,
+                          ) -> Iterator[tuple[Path_, str, bool]]:
+    for i, s in enumerate(specs):
+        yield (*path, i, "label"), s.label, False
+        if s.when:
+            yield (*path, i, "when"), s.when, True
+        for j, a in enumerate(s.actions):
+            at = (*path, i, "actions", j)
+            yield (*at, "description"), a.description, False
+            if a.when:
+                yield (*at, "when"), a.when, True
+            if a.resourceId:
+                yield (*at, "resourceId"), a.resourceId, False
+            if a.resource:
+                for p, text in _strings(a.resource.with_, (*at, "resource", "with")):
+                    yield p, text, False
+
+
+def card_templates(rule: Rule) -> Iterator[tuple[Path_, str, bool]]:
+    """(path, template, is_expression) of every template in the rule's card."""
+    card = rule.card
+    yield ("card", "summary"), card.summary, False
+    yield ("card", "detail"), card.detail, False
+    for i, v in enumerate(card.variants):
+        at = ("card", "variants", i)
+        yield (*at, "when"), v.when, True
+        if v.summary:
+            yield (*at, "summary"), v.summary, False
+        if v.detail:
+            yield (*at, "detail"), v.detail, False
+        yield from _suggestion_templates(v.suggestions or [], (*at, "suggestions"))
+    yield from _suggestion_templates(card.suggestions, ("card", "suggestions"))
+    for i, link in enumerate(card.links):
+        for key in ("label", "url", "appContext"):
+            if getattr(link, key):
+                yield ("card", "links", i, key), getattr(link, key), False
+        if link.when:
+            yield ("card", "links", i, "when"), link.when, True
+
+
+def _actions(rule: Rule) -> Iterator[tuple[Path_, ActionSpec]]:
+    card = rule.card
+    groups = [(("card", "suggestions"), card.suggestions)]
+    groups += [(("card", "variants", i, "suggestions"), v.suggestions or [])
+               for i, v in enumerate(card.variants)]
+    for path, specs in groups:
+        for i, s in enumerate(specs):
+            for j, a in enumerate(s.actions):
+                yield (*path, i, "actions", j), a
+
+
+def _sample(fact_type: str, longest: bool) -> dict[str, Any]:
+    ftype = FACT_TYPES[fact_type]
+    out: dict[str, Any] = {}
+    for f in ftype.fields:
+        if f.kind == "number":
+            out[f.name] = float(10 ** min(f.max_len, 12) - 1) if longest else 1.0
+        elif f.kind == "list":
+            out[f.name] = ["W" * f.max_len] if longest else []
+        elif f.choices:
+            out[f.name] = max(f.choices, key=len) if longest else f.choices[0]
+        elif f.name == "source":
+            out[f.name] = "W" * f.max_len if longest else "Observation/example"
+        else:
+            out[f.name] = "W" * f.max_len if longest else "example"
+    out["type"] = fact_type
+    return out
+
+
+def _context(pack: Pack, rule: Rule, types: Mapping[str, set[str]], longest: bool,
+             ) -> Scope:
+    bindings: dict[str, dict[str, Any]] = {}
+    for name, facts in types.items():
+        known = [t for t in facts if t in FACT_TYPES]
+        if known:
+            samples = [_sample(t, longest) for t in known]
+            bindings[name] = max(samples, key=lambda s: len(str(s))) if longest else samples[0]
+    match = Match(rule.id, 0, bindings)
+    return Scope(card_context(pack, rule, [match], rule.hooks[0], _NOW, "example"))
+
+
+def _summary_problems(pack: Pack, compiled: CompiledCard, origin: Origin,
+                      types: Mapping[str, set[str]]) -> Iterator[Problem]:
+    rule = compiled.rule
+    if len(rule.title) >= SUMMARY_MAX:
+        yield origin.problem(f"title has {len(rule.title)} characters; keep it under "
+                             f"{SUMMARY_MAX} (it stands in for a summary that cannot render)",
+                             "title")
+    ctx = _context(pack, rule, types, longest=True)
+    candidates = [(("card", "summary"), compiled.summary)]
+    candidates += [(("card", "variants", i, "summary"), v.summary)
+                   for i, v in enumerate(compiled.variants) if v.summary is not None]
+    for path, template in candidates:
+        assert template is not None
+        length = len(template(ctx).strip())
+        if length >= SUMMARY_MAX:
+            yield origin.problem(f"summary can reach {length} characters with the longest "
+                                 f"field values; CDS Hooks allows {SUMMARY_MAX - 1}", *path)
+
+
+def _fhir_problems(pack: Pack, compiled: CompiledCard, origin: Origin,
+                   types: Mapping[str, set[str]]) -> Iterator[Problem]:
+    from fhir.resources.R4B import get_fhir_model_class
+
+    ctx = _context(pack, compiled.rule, types, longest=False)
+    suggestions = list(compiled.suggestions)
+    for v in compiled.variants:
+        suggestions.extend(v.suggestions or ())
+    specs = list(_actions(compiled.rule))
+    actions = [a for s in suggestions for a in s.actions]
+    for (path, spec), action in zip(specs, actions, strict=False):
+        if action.resource is None or spec.resource is None:
+            continue
+        resource = action.resource(ctx)
+        name = spec.resource.template
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        try:
+            model = get_fhir_model_class(str(kind))
+        except (KeyError, ValueError):
+            yield origin.problem(f"template '{name}' renders no known FHIR resourceType "
+                                 f"({kind!r})", *path, "resource")
+            continue
+        try:
+            model.model_validate(resource)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            yield origin.problem(f"template '{name}' renders an invalid {kind}: {where}: "
+                                 f"{err['msg']}", *path, "resource")
+
+
+def _name_problems(pack: Pack, rule: Rule, origin: Origin,
+                   types: Mapping[str, set[str]]) -> Iterator[Problem]:
+    allowed = set(types) | GLOBAL_NAMES
+    hint = ", ".join(sorted(types)) or "none"
+    for path, source, expression in card_templates(rule):
+        for name in sorted(_names(source, expression) - allowed):
+            yield origin.problem(f"'{name}' is not bound by this rule (bindings: {hint})", *path)
+    for path, spec in _actions(rule):
+        if spec.resource is None or spec.resource.template not in pack.templates:
+            continue
+        template = pack.templates[spec.resource.template]
+        given = allowed | set(spec.resource.with_) | template.optional
+        used: set[str] = set()
+        for _p, text in _strings(template.body, ()):
+            used |= _names(text, False)
+        for name in sorted(used - given):
+            yield origin.problem(f"template '{template.name}' uses '{name}', which this action "
+                                 "neither passes in `with` nor binds", *path, "resource")
+
+
+def card_problems(pack: Pack) -> list[Problem]:
+    renderer = CardRenderer(pack)
+    problems = list(renderer.problems)
+    for loaded in pack.rules:
+        rule, origin = loaded.rule, loaded.origin
+        types = binding_types(pack, rule.id)
+        for reason in rule.suppression.by_reason:
+            if reason not in pack.override_reasons:
+                problems.append(origin.problem(f"unknown override reason '{reason}'",
+                                               "suppression", "by_reason", reason))
+        problems.extend(_name_problems(pack, rule, origin, types))
+        if any(p.file == (origin.doc.name if origin.doc else "") for p in renderer.problems):
+            continue  # render-based checks need templates that compile
+        compiled = renderer.cards[rule.id]
+        problems.extend(_summary_problems(pack, compiled, origin, types))
+        problems.extend(_fhir_problems(pack, compiled, origin, types))
+    return problems

@@ -1,0 +1,85 @@
+"""`cds rules check`: every problem of a pack, each as `file:line:col: message`.
+
+    schema        pack files against their models (schema.py, packfiles.py, testspec.py)
+    conditions    fact types, fields, operator/kind fit, value sets, measures (validate.py)
+    compilation   `use` names, DNF size, bindings and joins, engine limits (compiler.py)
+    cards         templates, names, override reasons, summary length, FHIR (cardcheck.py)
+    tests         rule test files refer to rules, hooks and fixtures that exist
+
+`load_pack` runs the same checks, so the service never loads a pack `check` rejects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from jinja2 import TemplateSyntaxError
+
+from cds.cards.notes import EngineTextRenderer
+from cds.facts.notes import DataNote
+from cds.hooks.models import SUMMARY_MAX
+from cds.rules.cardcheck import card_problems
+from cds.rules.compiler import compile_pack
+from cds.rules.pack import FactConfigLoader, LoadedTests, Pack, read_pack
+from cds.rules.source import Problem
+from cds.rules.validate import condition_problems
+
+ENGINE_RULES = frozenset({"data-quality"})
+
+
+def _test_problems(pack: Pack, loaded: LoadedTests) -> Iterator[Problem]:
+    tests, origin = loaded.tests, loaded.origin
+    rule = pack.rule(tests.rule)
+    if rule is None:
+        yield origin.problem(f"unknown rule '{tests.rule}' (no rule file has this id)", "rule")
+    for i, case in enumerate(tests.cases):
+        at = ("cases", i)
+        named = [("fires", j, r) for j, r in enumerate(case.expect.fires)]
+        named += [("not_fires", j, r) for j, r in enumerate(case.expect.not_fires)]
+        named += [("cards", j, c.rule) for j, c in enumerate(case.expect.cards)]
+        for key, j, rid in named:
+            other = pack.rule(rid)
+            if other is None and rid not in ENGINE_RULES:
+                yield origin.problem(f"unknown rule '{rid}'", *at, "expect", key, j)
+            elif other is not None and key != "not_fires" and case.hook not in other.hooks:
+                yield origin.problem(f"{rid} does not run on {case.hook} (hooks: "
+                                     f"{', '.join(other.hooks)})", *at, "expect", key, j)
+        if case.fixture is not None and not (loaded.path.parent / case.fixture).is_file():
+            yield origin.problem(f"fixture {case.fixture} does not exist", *at, "fixture")
+
+
+def _text_problems(pack: Pack) -> Iterator[Problem]:
+    origin = pack.texts_origin
+    try:
+        texts = EngineTextRenderer(pack.texts, pack.name, pack.version)
+    except TemplateSyntaxError as exc:
+        yield origin.problem(f"template error: {exc.message} (template line {exc.lineno})")
+        return
+    notes = [DataNote("invalid-resource", "W" * 160, "Observation/" + "W" * 64)] * 20
+    summary = texts.card_summary(notes)
+    if summary is not None:
+        length = len(summary)
+        if length >= SUMMARY_MAX:
+            yield origin.problem(f"summary can reach {length} characters; CDS Hooks allows "
+                                 f"{SUMMARY_MAX - 1}", "card", "summary")
+
+
+def pack_problems(pack: Pack) -> list[Problem]:
+    """Semantic problems of a pack that parsed."""
+    problems = condition_problems(pack)
+    problems += compile_pack(pack)[1]
+    problems += card_problems(pack)
+    problems += _text_problems(pack)
+    for loaded in pack.tests:
+        problems += _test_problems(pack, loaded)
+    return sorted(set(problems))
+
+
+def check_dir(rules_dir: Path, fact_config_loader: FactConfigLoader | None = None,
+              ) -> list[Problem]:
+    """Every problem of the pack in `rules_dir` (empty: the pack is good)."""
+    pack, problems = read_pack(rules_dir, fact_config_loader)
+    if pack is not None:
+        problems = problems + pack_problems(pack)
+    return sorted(set(problems))

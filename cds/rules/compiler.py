@@ -1,0 +1,226 @@
+"""Rules to durable_rules rulesets: one `Program` per hook, compiled once at pack load.
+
+Each DNF branch of a rule's `when` becomes one engine rule named `<rule id>#<branch>`, with no
+actions (`run`): the engine only reports matches. `unless` never uses engine negation
+(order-dependent in durable_rules); each exclusion becomes extra positive engine rules
+`<rule id>#<branch>!<exclusion>.<alternative>` holding the exclusion's patterns plus the
+branch patterns it joins with (transitively). After matching, a branch match is vetoed when
+an exclusion match binds the same facts to those shared bindings. An exclusion that joins
+with nothing vetoes every match of the branch. (An exclusion may therefore match a fact the
+branch also bound; the engine itself never binds one fact twice within one rule.)
+
+Inside a pattern the tests are put in a canonical order: fact type, equality tests, value
+lists, value-set membership, existence, comparisons, and joins last. Patterns that share
+leading tests then share alpha nodes, which keeps the network inside the engine's limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cds.rules.budget import plan_shards
+from cds.rules.dnf import Branch, CPattern, Expander, JoinRef, Origin, Test
+from cds.rules.schema import Condition, Rule
+from cds.rules.source import Problem
+
+if TYPE_CHECKING:
+    from cds.rules.pack import Pack
+
+_ORDER = {"eq": 1, "in": 2, "contains": 3, "exists": 4, "ne": 5, "lt": 5, "lte": 5, "gt": 5,
+          "gte": 5}
+_DOLLAR = {"ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
+
+
+@dataclass(frozen=True)
+class BranchPlan:
+    name: str
+    rule_id: str
+    index: int
+    patterns: Branch
+
+    @property
+    def bindings(self) -> tuple[str, ...]:
+        return tuple(p.bind for p in self.patterns)
+
+
+@dataclass(frozen=True)
+class VetoPlan:
+    name: str
+    rule_id: str
+    branch: int
+    keep: tuple[str, ...]  # branch bindings the exclusion shares (joins with)
+    patterns: Branch
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    rule: Rule
+    branches: tuple[BranchPlan, ...]
+    vetoes: tuple[VetoPlan, ...]
+
+
+@dataclass(frozen=True)
+class Program:
+    """Everything the engine runs for one hook."""
+
+    hook: str
+    rules: tuple[CompiledRule, ...]
+    shards: tuple[dict[str, Any], ...]
+    plans: Mapping[str, BranchPlan | VetoPlan]
+
+
+def _term(test: Test) -> dict[str, Any]:
+    value = test.value
+    if isinstance(value, JoinRef):
+        ref = {value.binding: value.field}
+        return {test.field: ref} if test.op == "eq" else {_DOLLAR[test.op]: {test.field: ref}}
+    if test.op == "eq":
+        return {test.field: value}
+    if test.op == "in":
+        assert isinstance(value, tuple)
+        alts = [{test.field: v} for v in value]
+        return alts[0] if len(alts) == 1 else {"$or": alts}
+    if test.op == "contains":
+        return {"$iany": {test.field: {"$i": value}}}
+    if test.op == "exists":
+        return {("$ex" if value else "$nex"): {test.field: 1}}
+    return {_DOLLAR[test.op]: {test.field: value}}
+
+
+def _sort_key(test: Test) -> tuple[int, int, str, str, str]:
+    join = isinstance(test.value, JoinRef)
+    return (1 if join else 0, _ORDER[test.op], test.field, test.op, repr(test.value))
+
+
+def pattern_terms(pattern: CPattern) -> list[dict[str, Any]]:
+    """The pattern's tests as engine terms, in canonical order (fact type first)."""
+    return [{"type": pattern.fact}] + [_term(t) for t in sorted(pattern.tests, key=_sort_key)]
+
+
+def rule_json(patterns: Iterable[CPattern]) -> dict[str, Any]:
+    return {"all": [{p.bind: {"$and": pattern_terms(p)}} for p in patterns]}
+
+
+def _branch_problems(patterns: Branch) -> list[Problem]:
+    """Bindings must be unique in a branch and joins must refer to earlier bindings."""
+    out: list[Problem] = []
+    seen: set[str] = set()
+    for p in patterns:
+        for t in p.tests:
+            if isinstance(t.value, JoinRef) and t.value.binding not in seen:
+                out.append(p.origin.problem(
+                    f"join {t.value} refers to '{t.value.binding}', which is not bound by an "
+                    "earlier pattern of the same branch", "where", t.field))
+        if p.bind in seen:
+            out.append(p.origin.problem(f"binding '{p.bind}' is bound twice in one branch of "
+                                        "the condition", "bind"))
+        seen.add(p.bind)
+    return out
+
+
+def _closure(branch: Branch, names: set[str]) -> tuple[CPattern, ...]:
+    """The branch patterns named, plus every pattern they join with (transitively)."""
+    by_name = {p.bind: p for p in branch}
+    todo, keep = list(names), set()
+    while todo:
+        name = todo.pop()
+        if name in keep or name not in by_name:
+            continue
+        keep.add(name)
+        todo.extend(by_name[name].refs())
+    return tuple(p for p in branch if p.bind in keep)
+
+
+def _vetoes(rule: Rule, bi: int, branch: Branch, exclusions: list[list[Branch]],
+            origin: Origin, problems: list[Problem]) -> list[VetoPlan]:
+    out: list[VetoPlan] = []
+    bound = {p.bind for p in branch}
+    for ui, alternatives in enumerate(exclusions):
+        for ai, excl in enumerate(alternatives):
+            refs = set().union(*(p.refs() for p in excl)) - {p.bind for p in excl}
+            missing = sorted(refs - bound)
+            if missing:
+                problems.append(origin.problem(
+                    f"unless refers to {', '.join(missing)}, which branch {bi} of `when` does "
+                    "not bind", "unless", ui))
+                continue
+            clash = sorted({p.bind for p in excl} & bound)
+            if clash:
+                problems.append(origin.problem(
+                    f"unless binds {', '.join(clash)} again; use a name `when` does not use",
+                    "unless", ui))
+                continue
+            shared = _closure(branch, refs)
+            patterns = shared + excl
+            problems.extend(_branch_problems(patterns))
+            out.append(VetoPlan(f"{rule.id}#{bi}!{ui}.{ai}", rule.id, bi,
+                                tuple(p.bind for p in shared), patterns))
+    return out
+
+
+def compile_rule(rule: Rule, origin: Origin, expander: Expander) -> CompiledRule | None:
+    before = len(expander.problems)
+    branches = expander.expand(rule.when, origin.at("when"))
+    exclusions = [expander.expand(item, origin.at("unless", i))
+                  for i, item in enumerate(rule.unless)]
+    problems = expander.problems
+    plans: list[BranchPlan] = []
+    vetoes: list[VetoPlan] = []
+    for bi, branch in enumerate(branches):
+        problems.extend(_branch_problems(branch))
+        plans.append(BranchPlan(f"{rule.id}#{bi}", rule.id, bi, branch))
+        vetoes.extend(_vetoes(rule, bi, branch, exclusions, origin, problems))
+    if len(problems) > before:
+        return None
+    return CompiledRule(rule, tuple(plans), tuple(vetoes))
+
+
+def compile_program(hook: str, rules: Iterable[tuple[Rule, Origin]],
+                    definitions: Mapping[str, tuple[Condition, Origin]],
+                    ) -> tuple[Program | None, list[Problem]]:
+    """Compile the enabled rules of one hook; (program or None, problems)."""
+    expander = Expander(definitions)
+    compiled: list[CompiledRule] = []
+    origins: dict[str, Origin] = {}
+    for rule, origin in rules:
+        if not rule.enabled or hook not in rule.hooks:
+            continue
+        origins[rule.id] = origin
+        result = compile_rule(rule, origin, expander)
+        if result is not None:
+            compiled.append(result)
+    problems = list(expander.problems)
+    plans: dict[str, BranchPlan | VetoPlan] = {}
+    for cr in compiled:
+        plans.update({p.name: p for p in cr.branches})
+        plans.update({v.name: v for v in cr.vetoes})
+    shards, rejected = plan_shards(
+        [(name, [pattern_terms(p) for p in plan.patterns]) for name, plan in plans.items()])
+    for name, reason in rejected.items():
+        rule_id = plans[name].rule_id
+        problems.append(origins[rule_id].problem(f"{hook}: engine rule {name} cannot be "
+                                                 f"compiled: {reason}", "when"))
+    if problems:
+        return None, problems
+    program = Program(
+        hook=hook,
+        rules=tuple(compiled),
+        shards=tuple({n: rule_json(plans[n].patterns) for n in names} for names in shards),
+        plans=plans,
+    )
+    return program, []
+
+
+def compile_pack(pack: Pack) -> tuple[dict[str, Program], list[Problem]]:
+    """One program per hook of the pack; (programs, problems)."""
+    rules = [(lr.rule, lr.origin) for lr in pack.rules]
+    programs: dict[str, Program] = {}
+    problems: list[Problem] = []
+    for hook in pack.hooks():
+        program, found = compile_program(hook, rules, pack.definitions)
+        problems.extend(found)
+        if program is not None:
+            programs[hook] = program
+    return programs, sorted(set(problems))

@@ -1,0 +1,162 @@
+"""Conditions to disjunctive normal form: a rule's `when` becomes a list of *branches*, each a
+conjunction of patterns, so every branch compiles to one engine rule without engine `or`.
+
+`all` multiplies its children's branch lists, `any` concatenates them and `use` splices in a
+named condition from definitions.yaml. Patterns are normalised on the way: every field test
+becomes a `Test` with numbers as floats, and each pattern remembers where it was written
+(`Origin`) so later checks can report `file:line:col`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cds.rules.schema import AllGroup, AnyGroup, Condition, FieldTest, Pattern, Ref, Use
+from cds.rules.source import PathItem, Problem, SourceDoc
+
+MAX_BRANCHES = 64
+OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "exists")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a condition was written: a document and the path inside it."""
+
+    doc: SourceDoc | None
+    path: tuple[PathItem, ...] = ()
+
+    def at(self, *more: PathItem) -> Origin:
+        return Origin(self.doc, self.path + more)
+
+    def problem(self, message: str, *more: PathItem) -> Problem:
+        if self.doc is None:
+            return Problem("<rule>", 1, 1, message)
+        return self.doc.problem(self.path + more, message)
+
+
+@dataclass(frozen=True)
+class JoinRef:
+    """A field of a fact bound earlier in the same branch."""
+
+    binding: str
+    field: str
+
+    def __str__(self) -> str:
+        return f"{self.binding}.{self.field}"
+
+
+Value = float | str | bool | tuple[float | str, ...] | JoinRef
+
+
+@dataclass(frozen=True)
+class Test:
+    field: str
+    op: str  # one of OPERATORS
+    value: Value
+
+
+@dataclass(frozen=True)
+class CPattern:
+    """A normalised pattern: fact type, binding name and field tests."""
+
+    bind: str
+    fact: str
+    tests: tuple[Test, ...]
+    origin: Origin = field(default=Origin(None), compare=False, hash=False)
+
+    def refs(self) -> set[str]:
+        return {t.value.binding for t in self.tests if isinstance(t.value, JoinRef)}
+
+
+Branch = tuple[CPattern, ...]
+
+
+def _number(value: Any) -> Any:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _operand(value: Any) -> Value:
+    if isinstance(value, Ref):
+        binding, _, name = value.ref.partition(".")
+        return JoinRef(binding, name)
+    return _number(value)
+
+
+def normalise(pattern: Pattern, origin: Origin) -> CPattern:
+    tests: list[Test] = []
+    for name, spec in pattern.where.items():
+        if not isinstance(spec, FieldTest):
+            tests.append(Test(name, "eq", _operand(spec)))
+            continue
+        for op in OPERATORS:
+            raw = getattr(spec, "in_" if op == "in" else op)
+            if raw is None:
+                continue
+            if op == "in":
+                tests.append(Test(name, op, tuple(_number(v) for v in raw)))
+            elif op in ("contains", "exists"):
+                tests.append(Test(name, op, raw))
+            else:
+                tests.append(Test(name, op, _operand(raw)))
+    return CPattern(pattern.bind, pattern.fact, tuple(tests), origin)
+
+
+@dataclass
+class Expander:
+    """Expands conditions against the pack's definitions, collecting problems."""
+
+    definitions: Mapping[str, tuple[Condition, Origin]]
+    cap: int = MAX_BRANCHES
+    problems: list[Problem] = field(default_factory=list)
+
+    def expand(self, condition: Condition, origin: Origin) -> list[Branch]:
+        size = self._size(condition, origin, ())
+        if size is None:
+            return []
+        if size > self.cap:
+            self.problems.append(origin.problem(
+                f"this condition expands to {size} alternatives (at most {self.cap}); "
+                "move shared parts out of `any` or split the rule"))
+            return []
+        return self._expand(condition, origin)
+
+    def _size(self, cond: Condition, origin: Origin, stack: tuple[str, ...]) -> int | None:
+        if isinstance(cond, Pattern):
+            return 1
+        if isinstance(cond, Use):
+            entry = self.definitions.get(cond.use)
+            if entry is None:
+                self.problems.append(origin.problem(
+                    f"unknown definition '{cond.use}' (not in definitions.yaml)", "use"))
+                return None
+            if cond.use in stack:
+                chain = " -> ".join((*stack, cond.use))
+                self.problems.append(origin.problem(f"definitions use each other in a cycle: "
+                                                    f"{chain}", "use"))
+                return None
+            return self._size(entry[0], entry[1], (*stack, cond.use))
+        key = "all" if isinstance(cond, AllGroup) else "any"
+        items = cond.all if isinstance(cond, AllGroup) else cond.any  # type: ignore[union-attr]
+        sizes = [self._size(c, origin.at(key, i), stack) for i, c in enumerate(items)]
+        if any(s is None for s in sizes):
+            return None
+        counted = [s for s in sizes if s is not None]
+        return math.prod(counted) if key == "all" else sum(counted)
+
+    def _expand(self, cond: Condition, origin: Origin) -> list[Branch]:
+        if isinstance(cond, Pattern):
+            return [(normalise(cond, origin),)]
+        if isinstance(cond, Use):
+            definition, def_origin = self.definitions[cond.use]
+            return self._expand(definition, def_origin)
+        if isinstance(cond, AnyGroup):
+            return [b for i, c in enumerate(cond.any) for b in self._expand(c, origin.at("any", i))]
+        assert isinstance(cond, AllGroup)
+        branches: list[Branch] = [()]
+        for i, child in enumerate(cond.all):
+            parts = self._expand(child, origin.at("all", i))
+            branches = [left + right for left in branches for right in parts]
+        return branches

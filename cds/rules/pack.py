@@ -1,0 +1,328 @@
+"""Load a rule pack directory into a `Pack`: every file parsed once, validated, positioned.
+
+    pack.yaml  parameters.yaml  definitions.yaml  override-reasons.yaml  services.yaml
+    data-quality.yaml  templates/*.yaml  rules/*.yaml  tests/*.yaml   (+ facts files)
+
+`read_pack` collects every problem it can find instead of stopping at the first;
+`load_pack` also runs the semantic checks (cds.rules.check) and raises `PackProblems` unless
+the pack is clean, so a pack that loads is a pack that `cds rules check` accepts.
+Parameter references ("@group.name") in conditions and suppression are replaced by their
+values here, before validation, so an unknown one is reported where it was written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from cds.errors import RulePackError
+from cds.hooks.services import ServiceCatalogue
+from cds.rules.dnf import Origin
+from cds.rules.packfiles import EngineTexts, OverrideReasonDef, OverrideReasonsFile, PackMeta
+from cds.rules.schema import PARAM_REF, Condition, Definitions, RuleFile
+from cds.rules.source import (
+    PackProblems,
+    PathItem,
+    Problem,
+    SourceDoc,
+    display_path,
+    load_yaml,
+    problem_from_error,
+)
+from cds.rules.testspec import RuleTests
+
+if TYPE_CHECKING:
+    from cds.facts.config import FactConfig
+
+FactConfigLoader = Callable[[Path], "FactConfig"]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class LoadedRule:
+    rule: RuleFile
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class ResourceTemplate:
+    """templates/<name>.yaml: a FHIR resource whose string leaves are Jinja templates.
+
+    The reserved top-level key `_optional` lists inputs an action may leave out (the
+    elements they fill are then dropped); every other input must be passed or bound.
+    """
+
+    name: str
+    body: dict[str, Any]
+    origin: Origin
+    optional: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class LoadedTests:
+    tests: RuleTests
+    origin: Origin
+
+    @property
+    def path(self) -> Path:
+        assert self.origin.doc is not None
+        return self.origin.doc.path
+
+
+@dataclass
+class Pack:
+    root: Path
+    meta: PackMeta
+    parameters: dict[str, Any] = field(default_factory=dict)
+    definitions: dict[str, tuple[Condition, Origin]] = field(default_factory=dict)
+    override_reasons: dict[str, OverrideReasonDef] = field(default_factory=dict)
+    services: ServiceCatalogue | None = None
+    templates: dict[str, ResourceTemplate] = field(default_factory=dict)
+    rules: list[LoadedRule] = field(default_factory=list)
+    tests: list[LoadedTests] = field(default_factory=list)
+    texts: EngineTexts = field(default_factory=EngineTexts)
+    fact_config: FactConfig | None = None
+    texts_origin: Origin = field(default_factory=lambda: Origin(None))
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def version(self) -> str:
+        return self.meta.version
+
+    def rule(self, rule_id: str) -> RuleFile | None:
+        return next((lr.rule for lr in self.rules if lr.rule.id == rule_id), None)
+
+    def hooks(self) -> list[str]:
+        """Every hook some enabled rule (or service) answers, in a stable order."""
+        hooks = {h for lr in self.rules if lr.rule.enabled for h in lr.rule.hooks}
+        if self.services is not None:
+            hooks |= {s.hook for s in self.services.services}
+        return sorted(hooks)
+
+
+def validation_problems(doc: SourceDoc, exc: ValidationError,
+                        base: tuple[PathItem, ...] = ()) -> list[Problem]:
+    """Pydantic errors as positioned problems, one per place and message."""
+    out: dict[tuple[int, int, str], Problem] = {}
+    for err in exc.errors():
+        loc = base + tuple(err["loc"])
+        kind = err["type"]
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if kind in ("float_type", "int_type", "string_type", "float_parsing", "int_parsing"):
+            message = "expected a number or a text value"
+        elif kind == "missing":
+            message = f"missing required key '{loc[-1]}'"
+        elif kind == "extra_forbidden":
+            message = f"unknown key '{loc[-1]}'"
+        line, col = doc.position(loc)
+        where = ".".join(str(p) for p in _present(doc, loc))
+        text = f"{where}: {message}" if where and kind != "extra_forbidden" else message
+        out.setdefault((line, col, message), Problem(doc.name, line, col, text))
+    return list(out.values())
+
+
+def _present(doc: SourceDoc, loc: tuple[PathItem, ...]) -> Iterator[PathItem]:
+    node: Any = doc.data
+    for item in loc:
+        if isinstance(node, dict) and item in node:
+            node = node[item]
+            yield item
+        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+            node = node[item]
+            yield item
+
+
+def resolve_params(node: Any, params: dict[str, Any], doc: SourceDoc,
+                   path: tuple[PathItem, ...], problems: list[Problem]) -> Any:
+    """`node` with every "@group.name" string replaced by its parameter value."""
+    if isinstance(node, dict):
+        return {k: resolve_params(v, params, doc, (*path, k), problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [resolve_params(v, params, doc, (*path, i), problems) for i, v in enumerate(node)]
+    if not (isinstance(node, str) and node.startswith("@")):
+        return node
+    if not PARAM_REF.match(node):
+        problems.append(doc.problem(path, f"'{node}' is not a parameter reference "
+                                          "(write @group.name)"))
+        return node
+    value: Any = params
+    for part in node[1:].split("."):
+        if not isinstance(value, dict) or part not in value:
+            problems.append(doc.problem(path, f"unknown parameter {node} "
+                                              "(not in parameters.yaml)"))
+            return node
+        value = value[part]
+    if isinstance(value, dict):
+        problems.append(doc.problem(path, f"parameter {node} is a group, not a value"))
+        return node
+    return value
+
+
+_RESOLVED_KEYS = ("when", "unless", "suppression")
+
+
+class _Reader:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.problems: list[Problem] = []
+
+    def doc(self, name: str, *, required: bool) -> SourceDoc | None:
+        path = self.root / name
+        if not path.exists():
+            if required:
+                self.problems.append(Problem(display_path(path), 1, 1, "file is missing"))
+            return None
+        return self.load(path)
+
+    def load(self, path: Path) -> SourceDoc | None:
+        try:
+            return load_yaml(path)
+        except PackProblems as exc:
+            self.problems.extend(exc.problems)
+            return None
+
+    def model(self, doc: SourceDoc, model: type[M], data: Any = None,
+              base: tuple[PathItem, ...] = ()) -> M | None:
+        try:
+            return model.model_validate(doc.data if data is None else data)
+        except ValidationError as exc:
+            self.problems.extend(validation_problems(doc, exc, base))
+            return None
+
+    def files(self, folder: str) -> list[Path]:
+        directory = self.root / folder
+        return sorted(directory.glob("*.yaml")) if directory.is_dir() else []
+
+
+def read_pack(rules_dir: Path, fact_config_loader: FactConfigLoader | None = None,
+              ) -> tuple[Pack | None, list[Problem]]:
+    """Parse and validate every file; the pack (None if pack.yaml is unusable) + problems."""
+    reader = _Reader(rules_dir)
+    meta_doc = reader.doc("pack.yaml", required=True)
+    meta = reader.model(meta_doc, PackMeta) if meta_doc else None
+    if meta is None:
+        return None, reader.problems
+    pack = Pack(root=rules_dir, meta=meta)
+    params_doc = reader.doc("parameters.yaml", required=False)
+    if params_doc is not None:
+        if isinstance(params_doc.data, dict):
+            pack.parameters = params_doc.data
+        elif params_doc.data is not None:
+            reader.problems.append(params_doc.problem((), "parameters must be a mapping"))
+    _read_definitions(reader, pack)
+    _read_small_files(reader, pack)
+    _read_templates(reader, pack)
+    _read_rules(reader, pack)
+    _read_tests(reader, pack)
+    _read_fact_config(reader, pack, fact_config_loader)
+    return pack, reader.problems
+
+
+def _read_definitions(reader: _Reader, pack: Pack) -> None:
+    doc = reader.doc("definitions.yaml", required=False)
+    if doc is None or doc.data is None:
+        return
+    data = resolve_params(doc.data, pack.parameters, doc, (), reader.problems)
+    model = reader.model(doc, Definitions, data)
+    if model is not None:
+        pack.definitions = {name: (cond, Origin(doc, ("definitions", name)))
+                            for name, cond in model.definitions.items()}
+
+
+def _read_small_files(reader: _Reader, pack: Pack) -> None:
+    doc = reader.doc("override-reasons.yaml", required=False)
+    reasons = reader.model(doc, OverrideReasonsFile) if doc else None
+    if reasons is not None:
+        pack.override_reasons = reasons.reasons
+    doc = reader.doc("services.yaml", required=True)
+    if doc is not None:
+        pack.services = reader.model(doc, ServiceCatalogue)
+    doc = reader.doc("data-quality.yaml", required=False)
+    texts = reader.model(doc, EngineTexts) if doc else None
+    if texts is not None and doc is not None:
+        pack.texts, pack.texts_origin = texts, Origin(doc)
+
+
+def _read_templates(reader: _Reader, pack: Pack) -> None:
+    for path in reader.files("templates"):
+        doc = reader.load(path)
+        if doc is None:
+            continue
+        if not isinstance(doc.data, dict) or not isinstance(doc.data.get("resourceType"), str):
+            reader.problems.append(doc.problem((), "a template must be a FHIR resource mapping "
+                                                   "with a resourceType"))
+            continue
+        body = dict(doc.data)
+        optional = body.pop("_optional", None) or []
+        if not isinstance(optional, list) or not all(isinstance(o, str) for o in optional):
+            reader.problems.append(doc.problem(("_optional",), "_optional must be a list of "
+                                                               "input names"))
+            optional = []
+        pack.templates[path.stem] = ResourceTemplate(path.stem, body, Origin(doc),
+                                                     frozenset(optional))
+
+
+def _read_rules(reader: _Reader, pack: Pack) -> None:
+    seen: dict[str, LoadedRule] = {}
+    for path in reader.files("rules"):
+        doc = reader.load(path)
+        if doc is None:
+            continue
+        data = doc.data
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in _RESOLVED_KEYS:
+                if key in data:
+                    data[key] = resolve_params(data[key], pack.parameters, doc, (key,),
+                                               reader.problems)
+        rule = reader.model(doc, RuleFile, data)
+        if rule is None:
+            continue
+        loaded = LoadedRule(rule, Origin(doc))
+        if rule.id in seen:
+            first = seen[rule.id].origin.doc
+            where = first.name if first is not None else "another file"
+            reader.problems.append(doc.problem(("id",), f"duplicate rule id {rule.id} "
+                                                        f"(also in {where})"))
+            continue
+        seen[rule.id] = loaded
+        pack.rules.append(loaded)
+    pack.rules.sort(key=lambda lr: lr.rule.id)
+
+
+def _read_tests(reader: _Reader, pack: Pack) -> None:
+    for path in reader.files("tests"):
+        doc = reader.load(path)
+        tests = reader.model(doc, RuleTests) if doc else None
+        if tests is not None:
+            pack.tests.append(LoadedTests(tests, Origin(doc)))
+
+
+def _read_fact_config(reader: _Reader, pack: Pack, loader: FactConfigLoader | None) -> None:
+    if loader is None:
+        from cds.facts.config import load_fact_config
+
+        loader = load_fact_config
+    try:
+        pack.fact_config = loader(pack.root)
+    except RulePackError as exc:
+        reader.problems.append(problem_from_error(exc, display_path(pack.root)))
+
+
+def load_pack(rules_dir: Path, fact_config_loader: FactConfigLoader | None = None) -> Pack:
+    """The pack in `rules_dir`, fully checked; raises `PackProblems` listing every error."""
+    from cds.rules.check import pack_problems
+
+    pack, problems = read_pack(rules_dir, fact_config_loader)
+    if pack is not None:
+        problems = problems + pack_problems(pack)
+    if problems or pack is None:
+        raise PackProblems(problems)
+    return pack
