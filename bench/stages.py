@@ -78,6 +78,40 @@ def strict_validation_ms(resources: list[dict[str, Any]], repeat: int) -> list[f
     return time_calls(validate, repeat, warmup=1)
 
 
+Step = Callable[[], Awaitable[float]]
+
+
+def _sync(fn: Callable[[], Any]) -> Step:
+    async def step() -> float:
+        start = time.perf_counter_ns()
+        fn()
+        return (time.perf_counter_ns() - start) / 1e6
+    return step
+
+
+def _async(fn: Callable[[], Awaitable[Any]]) -> Step:
+    async def step() -> float:
+        start = time.perf_counter_ns()
+        await fn()
+        return (time.perf_counter_ns() - start) / 1e6
+    return step
+
+
+async def _rounds(steps: dict[str, Step], repeat: int, warm: int) -> dict[str, list[float]]:
+    """Run every step once per round, `warm + repeat` rounds; keep the last `repeat`.
+
+    Interleaving spreads any background load on the machine evenly over the stages, so
+    their sum stays comparable with the whole call timed in the same rounds.
+    """
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    for round_no in range(warm + repeat):
+        for name, step in steps.items():
+            elapsed = await step()
+            if round_no >= warm:
+                samples[name].append(elapsed)
+    return samples
+
+
 async def measure(svc: InProcessService, body: bytes, label: str, repeat: int,
                   resources: int, strict_repeat: int = 3) -> StageReport:
     """Time every stage of one call of `body` against the in-process service."""
@@ -90,74 +124,81 @@ async def measure(svc: InProcessService, body: bytes, label: str, repeat: int,
     from cds.hooks.prefetch import resolve_prefetch
 
     report = StageReport(label, resources, len(body))
-    warm = max(3, repeat // 10)
-    status, response = await svc.call(body)  # warm-up and sanity check
+    status, response = await svc.call(body)  # sanity check before timing anything
     if status != 200:
         raise RuntimeError(f"in-process call returned {status}: {response[:300]!r}")
-    server = await _time_async(lambda: svc.call(body), repeat + warm)
-    report.server = Summary.of(server[warm:])
-
-    floor = time_calls(lambda: orjson.loads(body), repeat * 3, warmup=warm)
-    report.floor = Summary.of(floor)
+    service, pack, settings, runtime = svc.service, svc.pack, svc.settings, svc.runtime
     parsed = orjson.loads(body)
-    service, pack, settings = svc.service, svc.pack, svc.settings
-    stages = [_stage("JSON parse (orjson): the floor", floor)]
-
     hook_request = parse_hook_request(parsed, service)
-    stages.append(_stage("Request model (HookRequest + context)",
-                         time_calls(lambda: parse_hook_request(parsed, service), repeat, warm)))
 
     async def resolve() -> Any:
         return await resolve_prefetch(hook_request, service.prefetch, service.required_prefetch,
                                       settings)
 
     resolved = await resolve()
-    stages.append(_stage("Prefetch resolution (all keys sent)",
-                         await _time_async(resolve, repeat)))
 
     def collected() -> Any:
         return collect(resolved.prefetch, hook_request.context, hook_request.hook, service.id)
 
     data = collected()
-    stages.append(_stage("Collect (prefetch to resources)", time_calls(collected, repeat, warm)))
-
     now = datetime.now(UTC)
-    evaluations: list[Any] = []
-    eval_samples: list[float] = []
-    for i in range(repeat + warm):
+    config = load_fact_config(settings.rules_dir)
+    timings: list[dict[str, float]] = []
+    last: list[Any] = [pack.evaluate(collected(), now)]
+
+    async def evaluate() -> float:
         fresh = collected()
         start = time.perf_counter_ns()
         evaluation = pack.evaluate(fresh, now)
-        if i >= warm:
-            eval_samples.append((time.perf_counter_ns() - start) / 1e6)
-            evaluations.append(evaluation)
-    stages.append(_stage("Evaluator.evaluate (extract, rules, cards, policy)", eval_samples))
-    last = evaluations[-1]
-    report.facts, report.cards, report.notes = len(last.facts), len(last.cards), len(last.notes)
-    keys = sorted({k for e in evaluations for k in e.timings_ms})
-    report.pipeline_timings_ms = {
-        k: median(e.timings_ms.get(k, 0.0) for e in evaluations) for k in keys
+        elapsed = (time.perf_counter_ns() - start) / 1e6
+        timings.append(dict(evaluation.timings_ms))
+        last[0] = evaluation
+        return elapsed
+
+    def audit() -> None:
+        _audit(svc, hook_request, last[0])
+
+    steps: dict[str, Step] = {
+        "floor": _sync(lambda: orjson.loads(body)),
+        "model": _sync(lambda: parse_hook_request(parsed, service)),
+        "prefetch": _async(resolve),
+        "collect": _sync(collected),
+        "evaluate": evaluate,
+        "extract": _sync(lambda: extract(collected(), config, now)),
+        "suppress": _sync(lambda: runtime.suppressor.filter(data.patient_id, last[0].cards,
+                                                            now)),
+        "audit": _sync(audit),
+        "response": _sync(lambda: json_response(HookResponse(cards=last[0].cards).to_json())),
+        "server": _async(lambda: svc.call(body)),
     }
-    for key, value in report.pipeline_timings_ms.items():
-        stages.append(Stage(f"  Evaluator: {key}", value, float("nan"), "detail",
-                            "median of the pipeline's own timings_ms"))
+    samples = await _rounds(steps, repeat, max(3, repeat // 10))
+    report.server, report.floor = Summary.of(samples["server"]), Summary.of(samples["floor"])
+    final = last[0]
+    report.facts, report.cards, report.notes = len(final.facts), len(final.cards), \
+        len(final.notes)
+    keys = sorted({k for t in timings for k in t})
+    report.pipeline_timings_ms = {k: median(t.get(k, 0.0) for t in timings) for k in keys}
 
-    config = load_fact_config(settings.rules_dir)
-    stages.append(_stage("  Fact extraction, timed directly", time_calls(
-        lambda: extract(collected(), config, now), repeat, warm), "detail",
-        "includes one collect"))
-
-    runtime = svc.runtime
-    cards = last.cards
-    stages.append(_stage("Suppression filter", time_calls(
-        lambda: runtime.suppressor.filter(data.patient_id, cards, now), repeat, warm)))
-    stages.append(_audit_stage(svc, hook_request, last, repeat, warm))
-    stages.append(_stage("Response serialisation", time_calls(
-        lambda: json_response(HookResponse(cards=cards).to_json()), repeat, warm)))
-
-    stages.append(_stage("Strict FHIR validation, R4B (reference)",
-                         strict_validation_ms(data.resources, strict_repeat), "reference",
-                         "not on the default path (CDS_FHIR_VALIDATION=strict)"))
+    stages = [
+        _stage("JSON parse (orjson): the floor", samples["floor"]),
+        _stage("Request model (HookRequest + context)", samples["model"]),
+        _stage("Prefetch resolution (all keys sent)", samples["prefetch"]),
+        _stage("Collect (prefetch to resources)", samples["collect"]),
+        _stage("Evaluator.evaluate (extract, rules, cards, policy)", samples["evaluate"]),
+    ]
+    stages += [Stage(f"  Evaluator: {key}", value, float("nan"), "detail",
+                     "median of the pipeline's own timings_ms")
+               for key, value in report.pipeline_timings_ms.items()]
+    stages += [
+        _stage("  Fact extraction, timed directly", samples["extract"], "detail",
+               "includes one collect"),
+        _stage("Suppression filter", samples["suppress"]),
+        _stage("Audit record (built and queued)", samples["audit"]),
+        _stage("Response serialisation", samples["response"]),
+        _stage("Strict FHIR validation, R4B (reference)",
+               strict_validation_ms(data.resources, strict_repeat), "reference",
+               "not on the default path (CDS_FHIR_VALIDATION=strict)"),
+    ]
     on_path = sum(s.p50_ms for s in stages if s.kind == "path")
     stages.append(Stage("Web layer, unattributed (routing, middleware, body read)",
                         report.server.p50 - on_path, float("nan"), "rest",
@@ -168,15 +209,9 @@ async def measure(svc: InProcessService, body: bytes, label: str, repeat: int,
     return report
 
 
-def _audit_stage(svc: InProcessService, hook_request: Any, evaluation: Any, repeat: int,
-                 warm: int) -> Stage:
+def _audit(svc: InProcessService, hook_request: Any, evaluation: Any) -> None:
     """The route's own audit step (record built and queued); the write is off the path."""
     from cds.api import invocation
 
-    pack, service, runtime = svc.pack, svc.service, svc.runtime
-
-    def audit() -> None:
-        invocation._audit(runtime, pack, service, hook_request, time.perf_counter(), 200,
-                          evaluation=evaluation, cards=evaluation.cards)
-
-    return _stage("Audit record (built and queued)", time_calls(audit, repeat, warm))
+    invocation._audit(svc.runtime, svc.pack, svc.service, hook_request, time.perf_counter(),
+                      200, evaluation=evaluation, cards=evaluation.cards)
