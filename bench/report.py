@@ -75,15 +75,20 @@ def _stages(report: StageReport | None) -> str:
             else f"{stage.p50_ms / total * 100:.0f}%"
         rows.append((stage.name, _ms(stage.p50_ms), _ms(stage.p95_ms), share, stage.note))
     intro = (f"M patient: {report.resources} resources, {report.body_bytes / 1024:.0f} KiB "
-             f"request, {report.facts} facts, {report.cards} cards, {report.notes} data notes.")
+             f"request, {report.facts} facts, {report.cards} cards, {report.notes} data notes. "
+             f"Clock: {_CLOCK_TEXT[report.clock]}.")
     return intro + "\n\n" + table(("Stage", "p50", "p95", "Share", "Note"), rows)
+
+
+_CLOCK_TEXT = {"cpu": "CPU time of the calling thread", "wall": "wall time"}
 
 
 def _floor(report: StageReport | None) -> str:
     if report is None or report.server is None or report.floor is None:
         return "Not run."
-    return table(("Request", "orjson parse p50", "Server-side p50 (in-process)", "Ratio"), [
-        (report.label, _ms(report.floor.p50), _ms(report.server.p50), f"{report.ratio:.1f}x")])
+    return f"Clock: {_CLOCK_TEXT[report.clock]}.\n\n" + table(
+        ("Request", "orjson parse p50", "Server-side p50 (in-process)", "Ratio"),
+        [(report.label, _ms(report.floor.p50), _ms(report.server.p50), f"{report.ratio:.1f}x")])
 
 
 def _sizes(reports: list[StageReport]) -> str:
@@ -145,8 +150,10 @@ METHOD = """\
   server share the machine's cores, so the client's CPU is part of the cost.
 - Stage and scaling figures are in-process: the app built with `create_app(Settings(...))`
   and called through ASGI without sockets (server-side time), each stage timed on its own
-  with the same inputs. p50/p95 over the repeats; "Evaluator" rows are the pipeline's own
-  `timings_ms` medians.
+  with the same inputs, all stages interleaved round by round. They use the thread's CPU
+  clock unless `--clock wall` is given: the path does no I/O, so CPU time is its service
+  time without the moments other processes held the core. p50/p95 over the repeats;
+  "Evaluator" rows are the pipeline's own `timings_ms` medians (wall clock).
 - The floor is `orjson.loads` of the request body; the ratio is server-side p50 over it.
 - Memory: RSS of the benchmark process sampled (after `gc.collect()`) across in-process
   calls of the full ASGI path.

@@ -52,6 +52,7 @@ class Plan:
     rss_calls: int
     profile_calls: int
     sections: frozenset[str]
+    clock: str
     rules_dir: Path | None
     out: Path
     json_out: Path | None
@@ -79,6 +80,8 @@ def parse_plan(argv: list[str]) -> Plan:
     p.add_argument("--repeat", type=int, help="in-process repeats per stage")
     p.add_argument("--rss-calls", type=int, help="calls of the RSS-flat check (full: 100000)")
     p.add_argument("--profile-calls", type=int)
+    p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                   help="clock of the in-process timings (cpu: this thread's CPU time)")
     p.add_argument("--only", default=",".join(SECTIONS),
                    help=f"comma-separated sections to run: {', '.join(SECTIONS)}")
     p.add_argument("--rules", type=Path, help="rule pack directory (default: the bundled one)")
@@ -105,6 +108,7 @@ def parse_plan(argv: list[str]) -> Plan:
         rss_calls=int(pick(a.rss_calls, 100_000, 200)),
         profile_calls=int(pick(a.profile_calls, 300, 5)),
         sections=frozenset(a.only.split(",")),
+        clock=a.clock,
         rules_dir=a.rules.resolve() if a.rules else None,
         out=a.out or (ROOT / "bench" / ("out/RESULTS-smoke.md" if smoke else "RESULTS.md")),
         json_out=a.json_out,
@@ -132,10 +136,10 @@ async def _in_process(plan: Plan, results: Results, workdir: Path, now: datetime
     async with InProcessService(workdir, rules_dir=plan.rules_dir) as svc:
         if "stages" in plan.sections:
             results.stages = await _guard(results, "stage breakdown, M patient", lambda: measure(
-                svc, body, "M", plan.repeat, count))
+                svc, body, "M", plan.repeat, count, clock=plan.clock))
         if "sizes" in plan.sections:
             results.sizes = await _guard(results, "scaling by patient size", lambda: by_size(
-                svc, plan.sizes, plan.seed, now, plan.repeat)) or []
+                svc, plan.sizes, plan.seed, now, plan.repeat, plan.clock)) or []
         if "profile" in plan.sections:
             results.profile = await _guard(results, "profile of the hot path", lambda:
                                            profile_calls(svc, body, plan.profile_calls))
@@ -149,7 +153,8 @@ async def _in_process(plan: Plan, results: Results, workdir: Path, now: datetime
                 one_call, plan.rss_calls))
     if "rules" in plan.sections:
         results.rules = await _guard(results, "scaling by rule count", lambda: by_rule_count(
-            workdir, source, plan.rule_counts, body, count, max(5, plan.repeat // 2))) or []
+            workdir, source, plan.rule_counts, body, count, max(5, plan.repeat // 2),
+            plan.clock)) or []
 
 
 def _default_rules_dir() -> Path:

@@ -31,19 +31,19 @@ def request_body(size: str, seed: int, now: datetime) -> tuple[bytes, int]:
 
 
 async def by_size(svc: InProcessService, sizes: list[str], seed: int, now: datetime,
-                  repeat: int) -> list[StageReport]:
+                  repeat: int, clock: str = "cpu") -> list[StageReport]:
     reports = []
     for size in sizes:
         body, count = request_body(size, seed, now)
         # Keep the wall time of each size similar: fewer repeats for bigger patients.
         scaled = max(5, repeat // {"S": 1, "M": 1, "L": 8}.get(size, 1))
         reports.append(await measure(svc, body, size, scaled, count,
-                                     strict_repeat=1 if size == "L" else 3))
+                                     strict_repeat=1 if size == "L" else 3, clock=clock))
     return reports
 
 
 async def by_rule_count(workdir: Path, source: Path, counts: list[int], body: bytes,
-                        resources: int, repeat: int) -> list[RuleScale]:
+                        resources: int, repeat: int, clock: str = "cpu") -> list[RuleScale]:
     """Measure the M request against the shipped pack and against bigger generated packs."""
     results = []
     for extra in counts:
@@ -58,7 +58,8 @@ async def by_rule_count(workdir: Path, source: Path, counts: list[int], body: by
             async with svc:
                 load_s = time.perf_counter() - started
                 svc.pack  # noqa: B018 - a pack that failed to load raises here
-                report = await measure(svc, body, label, repeat, resources, strict_repeat=1)
+                report = await measure(svc, body, label, repeat, resources, strict_repeat=1,
+                                       clock=clock)
             results.append(RuleScale(label, extra, files, load_s, report))
         except Exception as exc:  # a pack the engine cannot take is a result, not a crash
             results.append(RuleScale(label, extra, files, time.perf_counter() - started,
