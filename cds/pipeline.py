@@ -24,6 +24,7 @@ from cds.hooks.services import ServiceCatalogue
 from cds.rules.compiler import compile_pack
 from cds.rules.engine import Engine, Match
 from cds.rules.pack import Pack
+from cds.rules.schema import Suppression
 from cds.rules.source import PackProblems
 
 if TYPE_CHECKING:
@@ -61,12 +62,28 @@ class Evaluator:
         self.rules = {lr.rule.id: lr.rule for lr in pack.rules}
 
     @property
+    def name(self) -> str:
+        return self.pack.name
+
+    @property
     def pack_version(self) -> str:
         return self.pack.version
 
     @property
     def version(self) -> str:
         return self.pack.version
+
+    def suppression(self, rule_id: str) -> Suppression | None:
+        """How long an overridden card of this rule stays hidden (store look-up)."""
+        rule = self.rules.get(rule_id)
+        return rule.suppression if rule is not None else None
+
+    def override_reason_id(self, system: str | None, code: str) -> str | None:
+        """The pack's id of an override-reason Coding received in feedback."""
+        for rid, reason in self.pack.override_reasons.items():
+            if reason.code == code and (system is None or reason.system == system):
+                return rid
+        return None
 
     @property
     def services(self) -> ServiceCatalogue:
@@ -79,7 +96,9 @@ class Evaluator:
         assert self.pack.fact_config is not None
         extraction = _extractor()(data, self.pack.fact_config, now, strict=self.strict)
         notes = _unique([*data.notes, *extraction.notes])
-        facts = [*extraction.facts, context_fact(data.hook, data.service_id)]
+        facts = list(extraction.facts)
+        if not any(f.get("type") == "context" for f in facts):
+            facts.append(context_fact(data.hook, data.service_id))
         extracted = time.perf_counter()
         result = self.evaluate_facts(facts, data.hook, now, notes, data.patient_id)
         result.timings_ms = {"extract": (extracted - started) * 1000.0, **result.timings_ms}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from jinja2 import ChainableUndefined, Undefined
@@ -46,11 +47,21 @@ def num(value: Any, digits: int = 1) -> str:
     return f"{rounded:.{digits}f}".rstrip("0").rstrip(".")
 
 
+def days_after(start: Any, days: Any) -> str:
+    """ISO timestamp `days` after the ISO timestamp `start` ("" if either is unusable): due
+    dates of suggested follow-ups, e.g. `{{ now | days_after(28) }}`."""
+    try:
+        return (datetime.fromisoformat(str(start)) + timedelta(days=float(days))).isoformat()
+    except (TypeError, ValueError, OverflowError):
+        return ""
+
+
 def make_environment() -> SandboxedEnvironment:
     env = SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False,
                                keep_trailing_newline=True, trim_blocks=True,
                                lstrip_blocks=True)
     env.filters["num"] = num
+    env.filters["days_after"] = days_after
     return env
 
 

@@ -17,7 +17,7 @@ leading tests then share alpha nodes, which keeps the network inside the engine'
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from cds.rules.budget import plan_shards
@@ -99,6 +99,27 @@ def pattern_terms(pattern: CPattern) -> list[dict[str, Any]]:
     return [{"type": pattern.fact}] + [_term(t) for t in sorted(pattern.tests, key=_sort_key)]
 
 
+def guard_joins(patterns: Branch) -> Branch:
+    """Both fields of every join must exist: `exists` tests are added to the joined patterns.
+
+    When a comparison join refers to a field the earlier bound fact lacks, the engine fails
+    the whole assert (error 311, "property not found"). A join on a missing field never
+    holds, so the added tests change no match; they only keep such facts away from joins.
+    """
+    needed: dict[str, set[str]] = {p.bind: set() for p in patterns}
+    for p in patterns:
+        for t in p.tests:
+            if isinstance(t.value, JoinRef):
+                needed[p.bind].add(t.field)
+                needed.setdefault(t.value.binding, set()).add(t.value.field)
+    out = []
+    for p in patterns:
+        have = {t.field for t in p.tests if t.op == "exists" and t.value is True}
+        extra = tuple(Test(f, "exists", True) for f in sorted(needed[p.bind] - have))
+        out.append(replace(p, tests=p.tests + extra) if extra else p)
+    return tuple(out)
+
+
 def rule_json(patterns: Iterable[CPattern]) -> dict[str, Any]:
     return {"all": [{p.bind: {"$and": pattern_terms(p)}} for p in patterns]}
 
@@ -156,7 +177,7 @@ def _vetoes(rule: Rule, bi: int, branch: Branch, exclusions: list[list[Branch]],
             patterns = shared + excl
             problems.extend(_branch_problems(patterns))
             out.append(VetoPlan(f"{rule.id}#{bi}!{ui}.{ai}", rule.id, bi,
-                                tuple(p.bind for p in shared), patterns))
+                                tuple(p.bind for p in shared), guard_joins(patterns)))
     return out
 
 
@@ -170,7 +191,7 @@ def compile_rule(rule: Rule, origin: Origin, expander: Expander) -> CompiledRule
     vetoes: list[VetoPlan] = []
     for bi, branch in enumerate(branches):
         problems.extend(_branch_problems(branch))
-        plans.append(BranchPlan(f"{rule.id}#{bi}", rule.id, bi, branch))
+        plans.append(BranchPlan(f"{rule.id}#{bi}", rule.id, bi, guard_joins(branch)))
         vetoes.extend(_vetoes(rule, bi, branch, exclusions, origin, problems))
     if len(problems) > before:
         return None

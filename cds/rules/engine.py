@@ -34,6 +34,14 @@ from cds.rules.compiler import BranchPlan, Program, VetoPlan
 log = logging.getLogger("cds.rules.engine")
 
 ENGINE_LOCK = threading.Lock()
+# A state in which no action ever started has an uninitialised action context, and
+# `delete_state` frees it: after a call where no fact matched anything the process crashes
+# (a segfault or abort in deleteStateNode, depending on what the heap held). Every ruleset
+# therefore gets a rule that handles one sentinel fact asserted first in every batch, so
+# every state starts at least one action; sentinel matches name no plan and are ignored when
+# matches are resolved. tests/rules/test_engine_semantics.py reproduced the crash.
+_STATE_RULE = "__state__"
+_STATE_MATCH = {"all": [{"s": {"$and": [{"type": _STATE_RULE}]}}]}
 MAX_MATCHES = 10_000
 _SIDS = itertools.count(1)
 
@@ -66,9 +74,11 @@ class _Ruleset:
     an in-flight call on a replaced pack still finishes on a live ruleset."""
 
     def __init__(self, name: str, definition: dict[str, Any]) -> None:
+        self.name = name
+        self.source = json.dumps({**definition, _STATE_RULE: _STATE_MATCH})
         with ENGINE_LOCK:
             try:
-                self.handle = dre.create_ruleset(name, json.dumps(definition))
+                self.handle = dre.create_ruleset(self.name, self.source)
             except dre.error as exc:
                 raise RulePackError(f"the rule engine refused ruleset {name}: {exc}") from exc
         weakref.finalize(self, _delete_ruleset, self.handle)
@@ -104,7 +114,7 @@ def prepare(facts: Iterable[dict[str, Any]], sid: str,
         if ftype is None:
             continue
         fid = str(fact.get("id") or f"fact-{index}")
-        if fid in by_id:
+        if fid in by_id or fid == _STATE_RULE:
             fid = f"{fid}#{index}"
         out: dict[str, Any] = {"id": fid, "type": ftype.name, "sid": sid}
         for spec in ftype.fields:
@@ -186,7 +196,7 @@ class Engine:
 
 def _run(handle: int, sid: str, facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Assert, drain every match, delete the state: all under the engine lock."""
-    payload = json.dumps(facts)
+    payload = json.dumps([{"id": _STATE_RULE, "type": _STATE_RULE, "sid": sid}, *facts])
     out: list[dict[str, Any]] = []
     with ENGINE_LOCK:
         try:

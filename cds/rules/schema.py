@@ -100,6 +100,13 @@ class FieldTest(_Strict):
     exists: bool | None = None
 
 
+def _where_kind(value: Any) -> str:
+    """A field's test: operators (mapping), an equality join `{ref: b.f}`, or a value."""
+    if isinstance(value, Ref) or (isinstance(value, dict) and set(value) == {"ref"}):
+        return "ref"
+    return "test" if isinstance(value, dict | FieldTest) else "value"
+
+
 class Pattern(_Strict):
     """One fact of type `fact` whose fields pass `where`, bound to the name `bind`."""
 
@@ -108,8 +115,10 @@ class Pattern(_Strict):
     where: dict[
         str,
         Annotated[
-            Annotated[FieldTest, Tag("test")] | Annotated[Scalar, Tag("value")],
-            _dict_or("test", "value"),
+            Annotated[FieldTest, Tag("test")]
+            | Annotated[Ref, Tag("ref")]
+            | Annotated[Scalar, Tag("value")],
+            Discriminator(_where_kind),
         ],
     ] = Field(default_factory=dict)
 

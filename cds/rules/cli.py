@@ -1,0 +1,169 @@
+"""`cds rules check | test | schema` and `cds explain`: the informaticist's tools.
+
+    cds rules check [DIR]            every problem as file:line:col: message (exit 1 if any)
+    cds rules test [DIR] [--rule R]  run the pack's test cases (exit 1 if one fails)
+    cds rules schema                 JSON Schema of rule files, for editors
+    cds explain REQUEST.json         facts, notes, fired rules, cards, near misses
+
+DIR defaults to the configured pack (CDS_RULES_DIR, else the bundled rules/).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cds.rules.explain import Explanation
+
+rules_app = typer.Typer(name="rules", help="Check, test and describe rule packs.",
+                        no_args_is_help=True)
+
+DirArg = Annotated[Path | None, typer.Argument(help="Rule pack directory", file_okay=False)]
+
+
+def _rules_dir(path: Path | None) -> Path:
+    if path is not None:
+        return path
+    from cds.settings import Settings
+
+    return Settings().rules_dir
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+@rules_app.command("check")
+def check_command(rules: DirArg = None) -> None:
+    """Check a pack: schema, facts, compilation, cards, tests; file:line:col per problem."""
+    from cds.rules.check import check_dir
+
+    directory = _rules_dir(rules)
+    problems = check_dir(directory)
+    console = _console()
+    for problem in problems:
+        console.print(str(problem), markup=False)
+    if problems:
+        console.print(f"[red]{len(problems)} problem(s)[/red] in {directory}")
+        raise typer.Exit(1)
+    from cds.rules.pack import read_pack
+
+    pack, _ = read_pack(directory)
+    assert pack is not None
+    cases = sum(len(t.tests.cases) for t in pack.tests)
+    console.print(f"[green]OK[/green] {pack.name} {pack.version}: {len(pack.rules)} rules, "
+                  f"{cases} test cases, hooks {', '.join(pack.hooks())}")
+
+
+@rules_app.command("test")
+def test_command(
+    rules: DirArg = None,
+    rule: Annotated[str | None, typer.Option(help="Only this rule's test file")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passing cases")] = False,
+) -> None:
+    """Run the pack's rule test cases (rules/tests/*.yaml)."""
+    from cds.rules.reload import build_evaluator
+    from cds.rules.source import PackProblems
+    from cds.rules.testing import run_tests
+
+    console = _console()
+    try:
+        evaluator = build_evaluator(_rules_dir(rules), run_pack_tests=False)
+    except PackProblems as exc:
+        for problem in exc.problems:
+            console.print(str(problem), markup=False)
+        raise typer.Exit(1) from exc
+    results = run_tests(evaluator, rule)
+    failed = [r for r in results if not r.passed]
+    for r in results:
+        if r.passed and not verbose:
+            continue
+        status = "[green]PASS[/green]" if r.passed else "[red]FAIL[/red]"
+        console.print(f"{status} {r.file}:{r.line} {r.id}")
+        for failure in r.failures:
+            console.print(f"     {failure}", markup=False)
+    console.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed or not results:
+        raise typer.Exit(1)
+
+
+@rules_app.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of rule files (for editor validation)."""
+    from cds.rules.schema import rule_json_schema
+
+    typer.echo(json.dumps(rule_json_schema(), indent=2))
+
+
+def _fields(fact: dict[str, Any]) -> str:
+    skip = {"id", "type", "sid"}
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in fact.items() if k not in skip)
+
+
+def print_explanation(expl: Explanation, console: Console) -> None:
+    ev = expl.evaluation
+    console.print(f"[bold]{expl.hook}[/bold] via {expl.service} at {expl.now.isoformat()}")
+    facts = Table("id", "type", "fields", title=f"Facts ({len(ev.facts)})")
+    for fact in ev.facts:
+        facts.add_row(str(fact.get("id")), str(fact.get("type")), _fields(fact))
+    console.print(facts)
+    if ev.notes:
+        notes = Table("kind", "message", "resource", title="Data not used")
+        for note in ev.notes:
+            notes.add_row(note.kind, note.message, note.resource or "")
+        console.print(notes)
+    fired = Table("rule", "branch", "bindings", title="Rules fired")
+    for match in expl.fired:
+        fired.add_row(match.rule, str(match.branch), ", ".join(
+            f"{name} = {fact.get('id')}" for name, fact in match.bindings.items()))
+    console.print(fired)
+    cards = Table("indicator", "rule", "summary", "also from", title="Cards")
+    for card in ev.cards:
+        meta = (card.extension or {}).get("org.stresspain.cds", {})
+        cards.add_row(card.indicator, str(meta.get("rule")), card.summary,
+                      ", ".join(meta.get("alsoFrom") or []))
+    console.print(cards)
+    for title, misses in (("Vetoed by unless", expl.vetoed), ("Near misses", expl.near_misses)):
+        if misses:
+            table = Table("rule", "title", "branch", "why not", title=title)
+            for m in misses:
+                table.add_row(m.rule, m.title, str(m.branch), m.reason)
+            console.print(table)
+    timings = ", ".join(f"{k} {v:.2f} ms" for k, v in ev.timings_ms.items())
+    console.print(f"[dim]{timings}[/dim]")
+
+
+def explain_command(
+    request: Annotated[Path, typer.Argument(help="CDS Hooks request JSON", exists=True,
+                                            dir_okay=False)],
+    now: Annotated[str | None, typer.Option(help="Evaluation time, ISO 8601 (default: now)")
+                   ] = None,
+    rules: Annotated[Path | None, typer.Option(help="Rule pack directory", file_okay=False)
+                     ] = None,
+    service: Annotated[str | None, typer.Option(help="Service id (default: the first service "
+                                                     "of the request's hook)")] = None,
+) -> None:
+    """Explain a decision: facts, data notes, fired rules, cards and near misses."""
+    from cds.rules.explain import explain_request
+    from cds.rules.reload import build_evaluator
+    from cds.rules.source import PackProblems
+
+    console = _console()
+    when = datetime.fromisoformat(now.replace("Z", "+00:00")) if now else datetime.now(UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    try:
+        evaluator = build_evaluator(_rules_dir(rules), run_pack_tests=False)
+    except PackProblems as exc:
+        for problem in exc.problems:
+            console.print(str(problem), markup=False)
+        raise typer.Exit(1) from exc
+    body = json.loads(request.read_text(encoding="utf-8"))
+    print_explanation(explain_request(evaluator, body, when, service), console)

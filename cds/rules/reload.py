@@ -1,0 +1,131 @@
+"""The pack serving calls, and hot reload that never swaps in a broken pack.
+
+`PackHolder.current()` is what the web layer asks for on every call; a swap replaces one
+reference, so a call always runs entirely on the old or entirely on the new pack (calls in
+flight keep their evaluator, whose engine rulesets are freed only once no call holds it).
+
+`reload()` loads the directory again, runs every check (`load_pack`), compiles it, runs the
+pack's own test cases, and only then swaps. Any failure is logged with its `file:line:col`
+problems or failing cases, and the old pack keeps serving. `watch()` runs `reload()` after
+files under the rules directory change (debounced, so an editor's burst of writes is one
+reload).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cds.errors import RulePackError
+from cds.pipeline import Evaluator
+from cds.rules.pack import FactConfigLoader, load_pack
+from cds.rules.source import PackProblems
+from cds.rules.testing import run_tests
+
+log = logging.getLogger("cds.rules.reload")
+
+
+@dataclass
+class ReloadResult:
+    swapped: bool
+    version: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def build_evaluator(rules_dir: Path, *, fact_config_loader: FactConfigLoader | None = None,
+                    strict: bool = False, run_pack_tests: bool = True) -> Evaluator:
+    """Load, check, compile and (by default) test a pack; raises RulePackError."""
+    evaluator = Evaluator(load_pack(rules_dir, fact_config_loader), strict=strict)
+    if run_pack_tests:
+        failed = [r for r in run_tests(evaluator) if not r.passed]
+        if failed:
+            lines = [f"{r.file}:{r.line}: test '{r.id}' failed: {'; '.join(r.failures)}"
+                     for r in failed]
+            raise RulePackError(f"{len(failed)} rule test case(s) failed:\n" + "\n".join(lines),
+                                details=lines)
+    return evaluator
+
+
+class PackHolder:
+    """Holds the serving evaluator; `reload` and `watch` replace it only with a good one."""
+
+    def __init__(self, evaluator: Evaluator | None, rules_dir: Path, *,
+                 fact_config_loader: FactConfigLoader | None = None,
+                 strict: bool = False) -> None:
+        self._evaluator = evaluator
+        self.rules_dir = rules_dir
+        self._loader = fact_config_loader
+        self._strict = strict
+        self._reloading = threading.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._stop: asyncio.Event | None = None
+
+    @classmethod
+    def from_directory(cls, rules_dir: Path, *,
+                       fact_config_loader: FactConfigLoader | None = None,
+                       strict: bool = False) -> PackHolder:
+        """Load the pack now (raising on any problem): a service never starts broken.
+        The pack's tests are not run at start-up; `cds rules test` and CI run them."""
+        evaluator = build_evaluator(rules_dir, fact_config_loader=fact_config_loader,
+                                    strict=strict, run_pack_tests=False)
+        log.info("rule pack %s %s loaded from %s", evaluator.name, evaluator.version, rules_dir)
+        return cls(evaluator, rules_dir, fact_config_loader=fact_config_loader, strict=strict)
+
+    def current(self) -> Evaluator | None:
+        return self._evaluator
+
+    def swap(self, evaluator: Evaluator) -> None:
+        self._evaluator = evaluator
+
+    def reload(self) -> ReloadResult:
+        """Load -> check -> compile -> test -> swap; on any failure keep the serving pack."""
+        with self._reloading:
+            try:
+                evaluator = build_evaluator(self.rules_dir, fact_config_loader=self._loader,
+                                            strict=self._strict)
+            except PackProblems as exc:
+                return self._refused([str(p) for p in exc.problems])
+            except RulePackError as exc:
+                return self._refused(exc.details or [exc.message])
+            except Exception as exc:  # never let a reload take the service down
+                log.exception("rule pack reload failed unexpectedly")
+                return self._refused([f"{type(exc).__name__}: {exc}"])
+            old = self._evaluator
+            self.swap(evaluator)
+            log.info("rule pack reloaded: %s %s -> %s", evaluator.name,
+                     old.version if old else "none", evaluator.version)
+            return ReloadResult(True, evaluator.version)
+
+    def _refused(self, problems: list[str]) -> ReloadResult:
+        current = self._evaluator
+        log.error("rule pack NOT reloaded; still serving %s. Problems:\n%s",
+                  current.version if current else "no pack", "\n".join(problems))
+        return ReloadResult(False, current.version if current else None, problems)
+
+    async def watch(self, *, debounce_ms: int = 400, stop: asyncio.Event | None = None,
+                    force_polling: bool | None = None) -> None:
+        """Reload after every (debounced) change under the rules directory until `stop`."""
+        from watchfiles import awatch
+
+        async for _changes in awatch(self.rules_dir, debounce=debounce_ms, stop_event=stop,
+                                     force_polling=force_polling):
+            await asyncio.to_thread(self.reload)
+
+    async def start_watching(self) -> None:
+        """Start `watch` in the background (for the app's startup hook)."""
+        if self._task is None:
+            self._stop = asyncio.Event()
+            self._task = asyncio.create_task(self.watch(stop=self._stop), name="rules-watch")
+
+    async def stop_watching(self) -> None:
+        """Stop the background watcher (for the app's shutdown hook)."""
+        if self._task is not None and self._stop is not None:
+            self._stop.set()
+            try:
+                await asyncio.wait_for(self._task, timeout=5)
+            except (TimeoutError, asyncio.CancelledError):
+                self._task.cancel()
+            self._task = None
