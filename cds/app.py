@@ -40,7 +40,19 @@ def _build_authenticator(settings: Settings) -> Authenticator | None:
 def _build_packs(settings: Settings) -> PackSource:
     from cds.rules.reload import PackHolder
 
-    return PackHolder.from_directory(settings.rules_dir)
+    return PackHolder.from_directory(
+        settings.rules_dir, strict=settings.fhir_validation == "strict"
+    )
+
+
+def _hot_reload_hooks(packs: PackSource) -> dict[str, list[Any]]:
+    """With `--reload`, watch the rules directory while the app runs."""
+    start = getattr(packs, "start_watching", None)
+    stop = getattr(packs, "stop_watching", None)
+    if start is None or stop is None:
+        log.warning("hot reload requested but the pack source cannot watch files")
+        return {}
+    return {"on_startup": [start], "on_shutdown": [stop]}
 
 
 def create_app(
@@ -65,6 +77,9 @@ def create_app(
         else _build_authenticator(settings),
         extras=lifecycle(store),
     )
+    if settings.reload:
+        for stage, hooks in _hot_reload_hooks(packs).items():
+            runtime.extras.setdefault(stage, []).extend(hooks)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from cds.rules.cli import explain_command, rules_app
 from cds.store.cli import report_command
 
 app = typer.Typer(
@@ -71,6 +72,8 @@ def serve(
     )
 
 
+app.add_typer(rules_app, name="rules")
+app.command("explain")(explain_command)
 app.command("report")(report_command)
 
 
