@@ -10,7 +10,8 @@ available to the text as `matches`. Context of every template:
     params      parameters.yaml
     rule        {id, title, version}
     hook, now   the hook of the call and the evaluation time (ISO 8601)
-    patient_ref "Patient/<id>" of the call (for `subject` of suggested resources)
+    patient_id, patient_ref   the patient of the call: "<id>" and "Patient/<id>" (for the
+                `subject` of suggested resources)
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ def card_context(pack: Pack, rule: Rule, matches: list[Match], hook: str, now: d
     ctx: dict[str, Any] = dict(matches[0].bindings) if matches else {}
     ctx.update(matches=[dict(m.bindings) for m in matches], params=pack.parameters,
                rule={"id": rule.id, "title": rule.title, "version": rule.version},
-               hook=hook, now=now.isoformat(),
+               hook=hook, now=now.isoformat(), patient_id=patient_id,
                patient_ref=f"Patient/{patient_id}" if patient_id else None)
     return ctx
 

@@ -17,9 +17,11 @@ runs in it; a leaf that is only a dotted name (`{{ pain.source }}`) is looked up
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +35,27 @@ log = logging.getLogger("cds.cards")
 _ONE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.DOTALL)
 _DOTTED = re.compile(r"^\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*$")
 _MISSING = object()
+_ERRORS: contextvars.ContextVar[list[Exception] | None] = contextvars.ContextVar(
+    "template_errors", default=None)
+
+
+@contextlib.contextmanager
+def collect_errors() -> Iterator[list[Exception]]:
+    """Collect template errors instead of logging them (`cds rules check` reports them)."""
+    errors: list[Exception] = []
+    token = _ERRORS.set(errors)
+    try:
+        yield errors
+    finally:
+        _ERRORS.reset(token)
+
+
+def _failed(exc: Exception, what: str) -> None:
+    errors = _ERRORS.get()
+    if errors is not None:
+        errors.append(exc)
+    else:
+        log.error("%s: %s: %s", what, type(exc).__name__, exc)
 
 
 def num(value: Any, digits: int = 1) -> str:
@@ -66,6 +89,7 @@ def make_environment() -> SandboxedEnvironment:
 
 
 ENV = make_environment()
+_GLOBALS = dict(ENV.globals)  # range, dict, namespace, ...: copied once, not per context
 
 
 class Scope:
@@ -79,7 +103,7 @@ class Scope:
 
     def context(self) -> Context:
         if self._context is None:
-            self._context = new_context(ENV, "card", {}, self.vars, True, ENV.globals)
+            self._context = new_context(ENV, "card", {}, {**_GLOBALS, **self.vars}, True)
         return self._context
 
     def child(self, extra: Mapping[str, Any]) -> Scope:
@@ -100,8 +124,8 @@ def compile_text(source: str) -> Text:
     def render(scope: Scope) -> str:
         try:
             return str(concat(template.root_render_func(scope.context())))
-        except Exception:  # a template must never fail a hook call
-            log.exception("card template failed; rendered empty")
+        except Exception as exc:  # a template must never fail a hook call
+            _failed(exc, "card template failed; rendered empty")
             return ""
 
     return render
@@ -185,8 +209,8 @@ def compile_native(node: Any) -> Native:
     def evaluate(scope: Scope) -> Any:
         try:
             return expression(scope)
-        except Exception:
-            log.exception("resource template expression failed; element left out")
+        except Exception as exc:
+            _failed(exc, "resource template expression failed; element left out")
             return None
 
     return evaluate

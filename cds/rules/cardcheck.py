@@ -20,12 +20,12 @@ from jinja2 import TemplateSyntaxError, meta
 from pydantic import ValidationError
 
 from cds.cards.render import CardRenderer, CompiledCard, card_context
-from cds.cards.templating import ENV, Scope
-from cds.facts.catalogue import FACT_TYPES
+from cds.cards.templating import ENV, Scope, collect_errors
 from cds.hooks.models import SUMMARY_MAX
 from cds.rules.dnf import Origin
 from cds.rules.engine import Match
 from cds.rules.pack import Pack
+from cds.rules.samples import branch_samples
 from cds.rules.schema import ActionSpec, Rule, SuggestionSpec
 from cds.rules.source import PathItem, Problem
 from cds.rules.validate import GLOBAL_NAMES, binding_types
@@ -104,109 +104,100 @@ def _actions(rule: Rule) -> Iterator[tuple[Path_, ActionSpec]]:
                 yield (*path, i, "actions", j), a
 
 
-def _sample(fact_type: str, longest: bool) -> dict[str, Any]:
-    ftype = FACT_TYPES[fact_type]
-    out: dict[str, Any] = {}
-    for f in ftype.fields:
-        if f.kind == "number":
-            out[f.name] = float(10 ** min(f.max_len, 12) - 1) if longest else 1.0
-        elif f.kind == "list":
-            out[f.name] = ["W" * f.max_len] if longest else []
-        elif f.choices:
-            out[f.name] = max(f.choices, key=len) if longest else f.choices[0]
-        elif f.name == "source":
-            out[f.name] = "W" * f.max_len if longest else "Observation/example"
-        else:
-            out[f.name] = "W" * f.max_len if longest else "example"
-    out["type"] = fact_type
-    return out
-
-
-def _context(pack: Pack, rule: Rule, types: Mapping[str, set[str]], longest: bool,
-             ) -> Scope:
-    bindings: dict[str, dict[str, Any]] = {}
-    for name, facts in types.items():
-        known = [t for t in facts if t in FACT_TYPES]
-        if known:
-            samples = [_sample(t, longest) for t in known]
-            bindings[name] = max(samples, key=lambda s: len(str(s))) if longest else samples[0]
+def _scope(pack: Pack, rule: Rule, bindings: dict[str, dict[str, Any]]) -> Scope:
     match = Match(rule.id, 0, bindings)
     return Scope(card_context(pack, rule, [match], rule.hooks[0], _NOW, "example"))
 
 
 def _summary_problems(pack: Pack, compiled: CompiledCard, origin: Origin,
-                      types: Mapping[str, set[str]]) -> Iterator[Problem]:
+                      ) -> Iterator[Problem]:
     rule = compiled.rule
     if len(rule.title) >= SUMMARY_MAX:
         yield origin.problem(f"title has {len(rule.title)} characters; keep it under "
                              f"{SUMMARY_MAX} (it stands in for a summary that cannot render)",
                              "title")
-    ctx = _context(pack, rule, types, longest=True)
     candidates = [(("card", "summary"), compiled.summary)]
     candidates += [(("card", "variants", i, "summary"), v.summary)
                    for i, v in enumerate(compiled.variants) if v.summary is not None]
-    for path, template in candidates:
-        assert template is not None
-        length = len(template(ctx).strip())
+    longest: dict[tuple[PathItem, ...], int] = {}
+    for bindings in branch_samples(pack, rule.id, longest=True):
+        scope = _scope(pack, rule, bindings)
+        for path, template in candidates:
+            assert template is not None
+            longest[path] = max(longest.get(path, 0), len(template(scope).strip()))
+    for path, length in longest.items():
         if length >= SUMMARY_MAX:
             yield origin.problem(f"summary can reach {length} characters with the longest "
                                  f"field values; CDS Hooks allows {SUMMARY_MAX - 1}", *path)
 
 
-def _fhir_problems(pack: Pack, compiled: CompiledCard, origin: Origin,
-                   types: Mapping[str, set[str]]) -> Iterator[Problem]:
+def _fhir_problems(pack: Pack, compiled: CompiledCard, origin: Origin) -> Iterator[Problem]:
     from fhir.resources.R4B import get_fhir_model_class
 
-    ctx = _context(pack, compiled.rule, types, longest=False)
     suggestions = list(compiled.suggestions)
     for v in compiled.variants:
         suggestions.extend(v.suggestions or ())
-    specs = list(_actions(compiled.rule))
-    actions = [a for s in suggestions for a in s.actions]
-    for (path, spec), action in zip(specs, actions, strict=False):
-        if action.resource is None or spec.resource is None:
-            continue
-        resource = action.resource(ctx)
-        name = spec.resource.template
-        kind = resource.get("resourceType") if isinstance(resource, dict) else None
-        try:
-            model = get_fhir_model_class(str(kind))
-        except (KeyError, ValueError):
-            yield origin.problem(f"template '{name}' renders no known FHIR resourceType "
-                                 f"({kind!r})", *path, "resource")
-            continue
-        try:
-            model.model_validate(resource)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            yield origin.problem(f"template '{name}' renders an invalid {kind}: {where}: "
-                                 f"{err['msg']}", *path, "resource")
+    pairs = list(zip(_actions(compiled.rule), [a for s in suggestions for a in s.actions],
+                     strict=False))
+    seen: set[tuple[tuple[PathItem, ...], str]] = set()
+    for bindings in branch_samples(pack, compiled.rule.id, longest=False):
+        scope = _scope(pack, compiled.rule, bindings)
+        for (path, spec), action in pairs:
+            if action.resource is None or spec.resource is None:
+                continue
+            resource = action.resource(scope)
+            name = spec.resource.template
+            kind = resource.get("resourceType") if isinstance(resource, dict) else None
+            try:
+                model = get_fhir_model_class(str(kind))
+                model.model_validate(resource)
+            except (KeyError, ValueError) as exc:
+                if isinstance(exc, ValidationError):
+                    err = exc.errors()[0]
+                    where = ".".join(str(p) for p in err["loc"])
+                    message = (f"template '{name}' renders an invalid {kind}: {where}: "
+                               f"{err['msg']}")
+                else:
+                    message = f"template '{name}' renders no known FHIR resourceType ({kind!r})"
+                if (path, message) not in seen:
+                    seen.add((path, message))
+                    yield origin.problem(message, *path, "resource")
 
 
-def _name_problems(pack: Pack, rule: Rule, origin: Origin,
-                   types: Mapping[str, set[str]]) -> Iterator[Problem]:
-    allowed = set(types) | GLOBAL_NAMES
+def _template_names(pack: Pack) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for name, template in pack.templates.items():
+        used: set[str] = set()
+        for _p, text in _strings(template.body, ()):
+            used |= _names(text, False)
+        out[name] = used
+    return out
+
+
+def _name_problems(rule: Rule, origin: Origin, types: Mapping[str, set[str]],
+                   template_names: Mapping[str, set[str]]) -> Iterator[Problem]:
+    """Names a card template uses that the rule does not bind, and `with` values the
+    resource template never reads (a misspelt input)."""
+    if not types:
+        return  # `when` did not expand (reported by the compiler): its names are unknown
+    allowed = set(types) | GLOBAL_NAMES | set(ENV.globals)
     hint = ", ".join(sorted(types)) or "none"
     for path, source, expression in card_templates(rule):
         for name in sorted(_names(source, expression) - allowed):
             yield origin.problem(f"'{name}' is not bound by this rule (bindings: {hint})", *path)
     for path, spec in _actions(rule):
-        if spec.resource is None or spec.resource.template not in pack.templates:
+        if spec.resource is None or spec.resource.template not in template_names:
             continue
-        template = pack.templates[spec.resource.template]
-        given = allowed | set(spec.resource.with_) | template.optional
-        used: set[str] = set()
-        for _p, text in _strings(template.body, ()):
-            used |= _names(text, False)
-        for name in sorted(used - given):
-            yield origin.problem(f"template '{template.name}' uses '{name}', which this action "
-                                 "neither passes in `with` nor binds", *path, "resource")
+        used = template_names[spec.resource.template]
+        for key in sorted(set(spec.resource.with_) - used):
+            yield origin.problem(f"template '{spec.resource.template}' does not use '{key}'",
+                                 *path, "resource", "with", key)
 
 
 def card_problems(pack: Pack) -> list[Problem]:
     renderer = CardRenderer(pack)
     problems = list(renderer.problems)
+    template_names = _template_names(pack)
     for loaded in pack.rules:
         rule, origin = loaded.rule, loaded.origin
         types = binding_types(pack, rule.id)
@@ -214,10 +205,15 @@ def card_problems(pack: Pack) -> list[Problem]:
             if reason not in pack.override_reasons:
                 problems.append(origin.problem(f"unknown override reason '{reason}'",
                                                "suppression", "by_reason", reason))
-        problems.extend(_name_problems(pack, rule, origin, types))
+        problems.extend(_name_problems(rule, origin, types, template_names))
         if any(p.file == (origin.doc.name if origin.doc else "") for p in renderer.problems):
             continue  # render-based checks need templates that compile
         compiled = renderer.cards[rule.id]
-        problems.extend(_summary_problems(pack, compiled, origin, types))
-        problems.extend(_fhir_problems(pack, compiled, origin, types))
+        with collect_errors() as errors:
+            problems.extend(_summary_problems(pack, compiled, origin))
+            problems.extend(_fhir_problems(pack, compiled, origin))
+        for exc in dict.fromkeys(f"{type(e).__name__}: {e}" for e in errors):
+            problems.append(origin.problem(f"a template of this rule fails when rendered with "
+                                           f"sample facts of its branches: {exc}", "card",
+                                           severity="warning"))
     return problems

@@ -49,8 +49,10 @@ def check_command(rules: DirArg = None) -> None:
     console = _console()
     for problem in problems:
         console.print(str(problem), markup=False)
-    if problems:
-        console.print(f"[red]{len(problems)} problem(s)[/red] in {directory}")
+    errors = [p for p in problems if p.is_error]
+    if errors:
+        console.print(f"[red]{len(errors)} error(s)[/red], {len(problems) - len(errors)} "
+                      f"warning(s) in {directory}")
         raise typer.Exit(1)
     from cds.rules.pack import read_pack
 

@@ -31,10 +31,10 @@ class Origin:
     def at(self, *more: PathItem) -> Origin:
         return Origin(self.doc, self.path + more)
 
-    def problem(self, message: str, *more: PathItem) -> Problem:
+    def problem(self, message: str, *more: PathItem, severity: str = "error") -> Problem:
         if self.doc is None:
-            return Problem("<rule>", 1, 1, message)
-        return self.doc.problem(self.path + more, message)
+            return Problem("<rule>", 1, 1, message, severity)
+        return self.doc.problem(self.path + more, message, severity)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ values here, before validation, so an unknown one is reported where it was writt
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,8 @@ from cds.rules.testspec import RuleTests
 if TYPE_CHECKING:
     from cds.facts.config import FactConfig
 
+log = logging.getLogger("cds.rules.pack")
+
 FactConfigLoader = Callable[[Path], "FactConfig"]
 M = TypeVar("M", bound=BaseModel)
 
@@ -50,16 +53,12 @@ class LoadedRule:
 
 @dataclass(frozen=True)
 class ResourceTemplate:
-    """templates/<name>.yaml: a FHIR resource whose string leaves are Jinja templates.
-
-    The reserved top-level key `_optional` lists inputs an action may leave out (the
-    elements they fill are then dropped); every other input must be passed or bound.
-    """
+    """templates/<name>.yaml: a FHIR resource whose string leaves are Jinja templates,
+    filled from the action's `with:` values and the rule's bindings."""
 
     name: str
     body: dict[str, Any]
     origin: Origin
-    optional: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -259,14 +258,7 @@ def _read_templates(reader: _Reader, pack: Pack) -> None:
             reader.problems.append(doc.problem((), "a template must be a FHIR resource mapping "
                                                    "with a resourceType"))
             continue
-        body = dict(doc.data)
-        optional = body.pop("_optional", None) or []
-        if not isinstance(optional, list) or not all(isinstance(o, str) for o in optional):
-            reader.problems.append(doc.problem(("_optional",), "_optional must be a list of "
-                                                               "input names"))
-            optional = []
-        pack.templates[path.stem] = ResourceTemplate(path.stem, body, Origin(doc),
-                                                     frozenset(optional))
+        pack.templates[path.stem] = ResourceTemplate(path.stem, doc.data, Origin(doc))
 
 
 def _read_rules(reader: _Reader, pack: Pack) -> None:
@@ -323,6 +315,9 @@ def load_pack(rules_dir: Path, fact_config_loader: FactConfigLoader | None = Non
     pack, problems = read_pack(rules_dir, fact_config_loader)
     if pack is not None:
         problems = problems + pack_problems(pack)
-    if problems or pack is None:
-        raise PackProblems(problems)
+    errors = [p for p in problems if p.is_error]
+    if errors or pack is None:
+        raise PackProblems(errors)
+    for warning in problems:
+        log.warning("%s", warning)
     return pack

@@ -62,6 +62,7 @@ class PackHolder:
         self._reloading = threading.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
+        self.last_result: ReloadResult | None = None
 
     @classmethod
     def from_directory(cls, rules_dir: Path, *,
@@ -82,6 +83,11 @@ class PackHolder:
 
     def reload(self) -> ReloadResult:
         """Load -> check -> compile -> test -> swap; on any failure keep the serving pack."""
+        result = self._reload()
+        self.last_result = result
+        return result
+
+    def _reload(self) -> ReloadResult:
         with self._reloading:
             try:
                 evaluator = build_evaluator(self.rules_dir, fact_config_loader=self._loader,

@@ -32,9 +32,15 @@ class Problem:
     line: int
     col: int
     message: str
+    severity: str = "error"  # or "warning": reported by check, never blocks a load
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+        prefix = "" if self.is_error else "warning: "
+        return f"{self.file}:{self.line}:{self.col}: {prefix}{self.message}"
 
 
 class PackProblems(RulePackError):
@@ -102,9 +108,10 @@ class SourceDoc:
             # anything else (a union tag, a missing key) keeps the last position found
         return line, col
 
-    def problem(self, path: Sequence[PathItem], message: str) -> Problem:
+    def problem(self, path: Sequence[PathItem], message: str,
+                severity: str = "error") -> Problem:
         line, col = self.position(path)
-        return Problem(self.name, line, col, message)
+        return Problem(self.name, line, col, message, severity)
 
 
 def load_yaml(path: Path) -> SourceDoc:

@@ -17,7 +17,8 @@ from cds.rules.pack import Pack
 from cds.rules.schema import AllGroup, AnyGroup, Condition, Pattern
 from cds.rules.source import Problem
 
-GLOBAL_NAMES = frozenset({"matches", "params", "rule", "hook", "now", "patient_ref"})
+GLOBAL_NAMES = frozenset({"matches", "params", "rule", "hook", "now", "patient_id",
+                          "patient_ref"})
 _COMPARISONS = ("eq", "ne", "lt", "lte", "gt", "gte", "in")
 _MEASURE_TYPES = ("measure", "missing", "trend", "dose_response")
 
@@ -84,6 +85,8 @@ class _PatternChecker:
             return f"{name} is a list: test it with `contains: <value-set id>` or `exists`"
         values = test.value if isinstance(test.value, tuple) else (test.value,)
         for value in values:
+            if isinstance(value, str) and value.startswith("@"):
+                continue  # an unknown parameter, reported where it was resolved
             if spec.kind == "number" and not isinstance(value, float):
                 return f"{name} is a number; {value!r} is text (write it without quotes)"
             if spec.kind == "string" and not isinstance(value, str):
