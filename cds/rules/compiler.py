@@ -12,6 +12,11 @@ branch also bound; the engine itself never binds one fact twice within one rule.
 Inside a pattern the tests are put in a canonical order: fact type, equality tests, value
 lists, value-set membership, existence, comparisons, and joins last. Patterns that share
 leading tests then share alpha nodes, which keeps the network inside the engine's limits.
+The engine never shares `$iany`, `$or` or join nodes between rules (each use adds a node
+that one fact may pass, and more than 64 of those overflow its matching stack), so value
+lists (`in`) and value-set membership (`contains`) are computed in Python instead: each
+distinct test becomes a *flag* field asserted as 1.0 on the facts that pass it, and the
+engine tests `flag == 1.0`, which it shares like any equality.
 """
 
 from __future__ import annotations
@@ -62,6 +67,33 @@ class CompiledRule:
 
 
 @dataclass(frozen=True)
+class Flag:
+    """A membership test computed in Python and asserted as a field `name` (1.0 when the
+    test holds, absent otherwise): `contains` (value sets) and `in` (several values)."""
+
+    name: str
+    fact: str
+    test: Test
+
+
+class Flags:
+    """The flags of one program, one per distinct (fact type, test)."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, Test], Flag] = {}
+
+    def name_for(self, fact: str, test: Test) -> str:
+        flag = self._by_key.get((fact, test))
+        if flag is None:
+            flag = Flag(f"_f{len(self._by_key)}", fact, test)
+            self._by_key[(fact, test)] = flag
+        return flag.name
+
+    def all(self) -> tuple[Flag, ...]:
+        return tuple(self._by_key.values())
+
+
+@dataclass(frozen=True)
 class Program:
     """Everything the engine runs for one hook."""
 
@@ -69,21 +101,20 @@ class Program:
     rules: tuple[CompiledRule, ...]
     shards: tuple[dict[str, Any], ...]
     plans: Mapping[str, BranchPlan | VetoPlan]
+    flags: tuple[Flag, ...] = ()
 
 
-def _term(test: Test) -> dict[str, Any]:
+def _term(test: Test, fact: str, flags: Flags) -> dict[str, Any]:
     value = test.value
     if isinstance(value, JoinRef):
         ref = {value.binding: value.field}
         return {test.field: ref} if test.op == "eq" else {_DOLLAR[test.op]: {test.field: ref}}
     if test.op == "eq":
         return {test.field: value}
-    if test.op == "in":
-        assert isinstance(value, tuple)
-        alts = [{test.field: v} for v in value]
-        return alts[0] if len(alts) == 1 else {"$or": alts}
-    if test.op == "contains":
-        return {"$iany": {test.field: {"$i": value}}}
+    if test.op == "in" and isinstance(value, tuple) and len(value) == 1:
+        return {test.field: value[0]}
+    if test.op in ("in", "contains"):
+        return {flags.name_for(fact, test): 1.0}
     if test.op == "exists":
         return {("$ex" if value else "$nex"): {test.field: 1}}
     return {_DOLLAR[test.op]: {test.field: value}}
@@ -94,9 +125,10 @@ def _sort_key(test: Test) -> tuple[int, int, str, str, str]:
     return (1 if join else 0, _ORDER[test.op], test.field, test.op, repr(test.value))
 
 
-def pattern_terms(pattern: CPattern) -> list[dict[str, Any]]:
+def pattern_terms(pattern: CPattern, flags: Flags) -> list[dict[str, Any]]:
     """The pattern's tests as engine terms, in canonical order (fact type first)."""
-    return [{"type": pattern.fact}] + [_term(t) for t in sorted(pattern.tests, key=_sort_key)]
+    return [{"type": pattern.fact}] + [_term(t, pattern.fact, flags)
+                                       for t in sorted(pattern.tests, key=_sort_key)]
 
 
 def guard_joins(patterns: Branch) -> Branch:
@@ -120,8 +152,8 @@ def guard_joins(patterns: Branch) -> Branch:
     return tuple(out)
 
 
-def rule_json(patterns: Iterable[CPattern]) -> dict[str, Any]:
-    return {"all": [{p.bind: {"$and": pattern_terms(p)}} for p in patterns]}
+def rule_json(patterns: Iterable[CPattern], flags: Flags) -> dict[str, Any]:
+    return {"all": [{p.bind: {"$and": pattern_terms(p, flags)}} for p in patterns]}
 
 
 def _branch_problems(patterns: Branch) -> list[Problem]:
@@ -217,8 +249,9 @@ def compile_program(hook: str, rules: Iterable[tuple[Rule, Origin]],
     for cr in compiled:
         plans.update({p.name: p for p in cr.branches})
         plans.update({v.name: v for v in cr.vetoes})
+    flags = Flags()
     shards, rejected = plan_shards(
-        [(name, [pattern_terms(p) for p in plan.patterns]) for name, plan in plans.items()])
+        [(name, [pattern_terms(p, flags) for p in plan.patterns]) for name, plan in plans.items()])
     for name, reason in rejected.items():
         rule_id = plans[name].rule_id
         problems.append(origins[rule_id].problem(f"{hook}: engine rule {name} cannot be "
@@ -228,8 +261,10 @@ def compile_program(hook: str, rules: Iterable[tuple[Rule, Origin]],
     program = Program(
         hook=hook,
         rules=tuple(compiled),
-        shards=tuple({n: rule_json(plans[n].patterns) for n in names} for names in shards),
+        shards=tuple({n: rule_json(plans[n].patterns, flags) for n in names}
+                     for names in shards),
         plans=plans,
+        flags=flags.all(),
     )
     return program, []
 

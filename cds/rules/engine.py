@@ -3,9 +3,10 @@
 durable_rules' C extension is used directly and synchronously, without its Python `Host`:
 the Host's background dispatcher crashes under threads and defers actions when a fact of a
 batch matches no rule. The extension itself holds no locks, so every call into it goes
-through one process-wide lock, held around assert -> drain matches -> delete state (delete in
-`finally`). Each call uses a fresh state id and deletes it before releasing the lock, so at
-most one state is ever live and the engine's 1024-state cap cannot be reached.
+through one process-wide lock, held around assert -> drain matches -> delete state. Each call
+uses a fresh state id and deletes it before releasing the lock, so at most one state is ever
+live and the engine's 1024-state cap cannot be reached. If the engine fails half-way, its
+state is not touched again (deleting it can crash the process) and the ruleset is replaced.
 
 Facts are normalised against the fact catalogue before they are asserted: numbers become
 floats (the engine compares "9" with 10 as text and hashes 5 and 5.0 differently), yes/no
@@ -29,7 +30,9 @@ import durable_rules_engine as dre
 
 from cds.errors import RulePackError
 from cds.facts.catalogue import FACT_TYPES
-from cds.rules.compiler import BranchPlan, Program, VetoPlan
+from cds.rules.compiler import BranchPlan, Flag, Program, VetoPlan
+from cds.rules.dnf import Test
+from cds.rules.pyeval import test_holds
 
 log = logging.getLogger("cds.rules.engine")
 
@@ -75,6 +78,7 @@ class _Ruleset:
 
     def __init__(self, name: str, definition: dict[str, Any]) -> None:
         self.name = name
+        self.definition = definition
         self.source = json.dumps({**definition, _STATE_RULE: _STATE_MATCH})
         with ENGINE_LOCK:
             try:
@@ -103,10 +107,20 @@ def _normal(kind: str, value: Any) -> Any:
     return None
 
 
-def prepare(facts: Iterable[dict[str, Any]], sid: str,
+FlagIndex = Mapping[str, list[tuple[str, Test]]]  # fact type -> (flag field, test)
+
+
+def flag_index(flags: Iterable[Flag]) -> dict[str, list[tuple[str, Test]]]:
+    index: dict[str, list[tuple[str, Test]]] = {}
+    for flag in flags:
+        index.setdefault(flag.fact, []).append((flag.name, flag.test))
+    return index
+
+
+def prepare(facts: Iterable[dict[str, Any]], sid: str, flags: FlagIndex | None = None,
             ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Facts as the engine gets them (catalogue fields, normalised, unique ids) and the map
-    from asserted id back to the caller's fact."""
+    """Facts as the engine gets them (catalogue fields, normalised, unique ids, flags of
+    the program set) and the map from asserted id back to the caller's fact."""
     asserted: list[dict[str, Any]] = []
     by_id: dict[str, dict[str, Any]] = {}
     for index, fact in enumerate(facts):
@@ -125,6 +139,9 @@ def prepare(facts: Iterable[dict[str, Any]], sid: str,
                 log.warning("fact %s: field %s is not a %s; left out", fid, spec.name, spec.kind)
             else:
                 out[spec.name] = value
+        for name, test in (flags or {}).get(ftype.name, ()):
+            if test_holds(test, out, {}):
+                out[name] = 1.0
         asserted.append(out)
         by_id[fid] = fact
     return asserted, by_id
@@ -143,6 +160,7 @@ class Engine:
             hook: {cr.rule.id: i for i, cr in enumerate(p.rules)}
             for hook, p in self.programs.items()
         }
+        self._flags = {hook: flag_index(p.flags) for hook, p in self.programs.items()}
         self._vetoes: dict[str, dict[str, list[VetoPlan]]] = {}
         for hook, p in self.programs.items():
             index: dict[str, list[VetoPlan]] = {}
@@ -156,15 +174,24 @@ class Engine:
         program = self.programs.get(hook)
         if program is None or not facts:
             return []
-        asserted, by_id = prepare(facts, "")
+        asserted, by_id = prepare(facts, "", self._flags[hook])
         if not asserted:
             return []
         raw: list[dict[str, Any]] = []
-        for ruleset in self._rulesets[hook]:
+        rulesets = self._rulesets[hook]
+        for index, ruleset in enumerate(rulesets):
             sid = str(next(_SIDS))
             for fact in asserted:
                 fact["sid"] = sid
-            raw.extend(_run(ruleset.handle, sid, asserted))
+            try:
+                raw.extend(_run(ruleset.handle, sid, asserted))
+            except _EngineFailure as exc:
+                # The failed state cannot be deleted safely: leave it and this ruleset
+                # behind, and serve later calls from a fresh copy of the ruleset.
+                log.error("rule engine failed on ruleset %s (%s); it is replaced",
+                          ruleset.name, exc)
+                rulesets[index] = _Ruleset(ruleset.name, ruleset.definition)
+                raise RulePackError(f"the rule engine failed on this call: {exc}") from exc
         return self._resolve(program, raw, by_id)
 
     def _resolve(self, program: Program, raw: list[dict[str, Any]],
@@ -194,8 +221,17 @@ class Engine:
         return sorted(out.values(), key=lambda m: (order[m.rule], m.branch, m.fact_ids()))
 
 
+class _EngineFailure(Exception):
+    pass
+
+
 def _run(handle: int, sid: str, facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Assert, drain every match, delete the state: all under the engine lock."""
+    """Assert, drain every match, delete the state: all under the engine lock.
+
+    The state is deleted only after a clean drain: deleting a state whose assert or drain
+    failed half-way can crash the process (seen with error 303), so such a state is left
+    where it is and the caller replaces the ruleset.
+    """
     payload = json.dumps([{"id": _STATE_RULE, "type": _STATE_RULE, "sid": sid}, *facts])
     out: list[dict[str, Any]] = []
     with ENGINE_LOCK:
@@ -203,16 +239,13 @@ def _run(handle: int, sid: str, facts: list[dict[str, Any]]) -> list[dict[str, A
             _code, state = dre.assert_facts(handle, payload)  # code 1: some fact matched nothing
             reply = dre.start_action_for_state(handle, state)
             message = reply[1] if reply else None
-            while message and len(out) < MAX_MATCHES:
-                out.append(json.loads(message))
+            while message:  # drained to the end even past the cap: a clean state to delete
+                if len(out) < MAX_MATCHES:
+                    out.append(json.loads(message))
                 message = dre.complete_and_start_action(handle, state)
         except dre.error as exc:
-            raise RulePackError(f"the rule engine failed on this call: {exc}") from exc
-        finally:
-            try:
-                dre.delete_state(handle, sid)
-            except dre.error:  # the assert failed before a state existed
-                pass
+            raise _EngineFailure(str(exc)) from exc
+        dre.delete_state(handle, sid)
     if len(out) >= MAX_MATCHES:
         log.warning("more than %d matches in one call; the rest were dropped", MAX_MATCHES)
     return out

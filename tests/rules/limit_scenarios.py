@@ -56,7 +56,28 @@ def identical() -> tuple[list[Any], list[dict[str, Any]]]:
     return rules, [measure("q", "phq9", 12.0)]
 
 
+def memberships() -> tuple[list[Any], list[dict[str, Any]]]:
+    """200 rules testing the same value set and status list (flags the engine shares)."""
+    rules = [rule(f"R{k}", pattern("r", "referral", valuesets={"contains": "psychology"},
+                                   status={"in": ["active", "draft"]},
+                                   age_days={"lte": float(k % 20)})) for k in range(200)]
+    facts = [{"id": "r", "type": "referral", "valuesets": ["psychology"], "status": "active",
+              "age_days": 3.0}]
+    return rules, facts
+
+
+def shared_joins() -> tuple[list[Any], list[dict[str, Any]]]:
+    """100 rules joining the same pattern (join nodes are never shared)."""
+    rules = [rule(f"R{k}", {"all": [
+        pattern("p", "patient", age={"gte": 18}),
+        pattern("r", "referral", age_days={"lte": {"ref": "p.age"}})]}) for k in range(100)]
+    facts = [{"id": "p", "type": "patient", "age": 50.0},
+             {"id": "r", "type": "referral", "age_days": 3.0}]
+    return rules, facts
+
+
 SCENARIOS: dict[str, Scenario] = {
+    "memberships": memberships, "shared-joins": shared_joins,
     "many-measures": many_measures, "one-measure": one_measure,
     "distinct-codes": distinct_codes, "joins": joins, "identical": identical,
 }

@@ -8,6 +8,7 @@ import threading
 import durable_rules_engine as dre
 import pytest
 
+from cds.errors import RulePackError
 from cds.rules import engine as engine_module
 from tests.rules.builders import engine, ids, measure, med, pattern, rule
 
@@ -144,3 +145,20 @@ def test_a_call_where_no_fact_matches_anything_is_safe_on_a_fresh_ruleset():
         fresh = engine(ITEM9, COMBO)
         assert fresh.evaluate([{"id": "x", "type": "condition", "valuesets": []}],
                               "patient-view") == []
+
+
+def test_an_engine_failure_fails_the_call_and_the_next_call_runs_on_a_fresh_ruleset(monkeypatch):
+    eng = engine(MOOD)
+    facts = [measure("p", "pain", 6.0), measure("q", "phq9", 12.0)]
+    broken = eng._rulesets["patient-view"][0]
+    real_assert = dre.assert_facts
+
+    def fail_once(handle, payload):
+        monkeypatch.setattr(dre, "assert_facts", real_assert)
+        raise dre.error("Could not assert facts, error code: 303")
+
+    monkeypatch.setattr(dre, "assert_facts", fail_once)
+    with pytest.raises(RulePackError, match="303"):
+        eng.evaluate(facts, "patient-view")
+    assert eng._rulesets["patient-view"][0] is not broken
+    assert ids(eng.evaluate(facts, "patient-view")) == [("R02", ["p", "q"])]

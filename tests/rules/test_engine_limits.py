@@ -45,6 +45,8 @@ def _expected(name: str) -> int:
     ("distinct-codes", 2),  # 600 values of one field: > 511 tests below one node
     ("joins", 2),           # 600 joins: > 512 per ruleset
     ("identical", 2),       # 300 identical patterns: > 256 endings on one node
+    ("memberships", 1),     # 200 x the same contains/in: flags, shared like equalities
+    ("shared-joins", 2),    # 100 joins below one node: never shared, > 64 at once
 ])
 def test_large_rule_sets_compile_into_safe_rulesets_and_find_every_match(name, shards):
     result = _run(name)
