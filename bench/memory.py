@@ -39,10 +39,11 @@ async def rss_check(call: Callable[[], Awaitable[int]], calls: int, samples: int
                     ) -> RssCheck:
     """Run `call` (returns an HTTP status) `calls` times after a warm-up, sampling RSS.
 
-    The first sample is taken after the warm-up (1% of the calls, at least 200), so caches
+    The first sample is taken after the warm-up (1% of the calls, at least 200 unless the
+    run is shorter), so caches
     that fill once (compiled templates, pydantic schemas) do not count as growth.
     """
-    warmup = max(200, calls // 100)
+    warmup = min(calls, max(200, calls // 100))
     check = RssCheck(calls, warmup)
     for _ in range(warmup):
         if await call() != 200:

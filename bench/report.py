@@ -120,7 +120,8 @@ def _rules(results: Results) -> str:
                          "", f"failed: {scale.failure}"))
             continue
         timings = r.pipeline_timings_ms
-        rows.append((scale.label, scale.rule_files, f"{scale.load_s:.1f} s", r.cards,
+        load = "(already loaded)" if math.isnan(scale.load_s) else f"{scale.load_s:.1f} s"
+        rows.append((scale.label, scale.rule_files, load, r.cards,
                      _ms(timings.get("evaluate", math.nan)), _ms(timings.get("render", math.nan)),
                      _ms(r.server.p50), _ms(r.server.p95), f"{r.server.p50 / base:.2f}x"))
     return table(("Pack", "Rule files", "Load", "Cards", "Rules (evaluate)", "Render",
@@ -153,7 +154,8 @@ METHOD = """\
   with the same inputs, all stages interleaved round by round. They use the thread's CPU
   clock unless `--clock wall` is given: the path does no I/O, so CPU time is its service
   time without the moments other processes held the core. p50/p95 over the repeats;
-  "Evaluator" rows are the pipeline's own `timings_ms` medians (wall clock).
+  "Evaluator" rows are the pipeline's own `timings_ms` split (it times itself on the wall
+  clock), scaled call by call to the clock of the table.
 - The floor is `orjson.loads` of the request body; the ratio is server-side p50 over it.
 - Memory: RSS of the benchmark process sampled (after `gc.collect()`) across in-process
   calls of the full ASGI path.

@@ -15,6 +15,7 @@ import asyncio
 import shlex
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -115,8 +116,11 @@ def parse_plan(argv: list[str]) -> Plan:
     )
 
 
+_STARTED = time.monotonic()
+
+
 def _say(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
+    print(f"[bench {time.monotonic() - _STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 async def _guard(results: Results, what: str, step: Callable[[], Awaitable[T]]) -> T | None:
@@ -148,13 +152,13 @@ async def _in_process(plan: Plan, results: Results, workdir: Path, now: datetime
             return (await svc.call(body))[0]
 
         if "rss" in plan.sections:
-            _say(f"RSS check over {plan.rss_calls:,} calls")
-            results.rss = await _guard(results, "RSS-flat check", lambda: rss_check(
-                one_call, plan.rss_calls))
-    if "rules" in plan.sections:
-        results.rules = await _guard(results, "scaling by rule count", lambda: by_rule_count(
-            workdir, source, plan.rule_counts, body, count, max(5, plan.repeat // 2),
-            plan.clock)) or []
+            results.rss = await _guard(results, f"RSS-flat check, {plan.rss_calls:,} calls",
+                                       lambda: rss_check(one_call, plan.rss_calls))
+        if "rules" in plan.sections:
+            results.rules = await _guard(results, "scaling by rule count", lambda:
+                                         by_rule_count(workdir, source, plan.rule_counts, body,
+                                                       count, max(5, plan.repeat // 2),
+                                                       plan.clock, shipped=svc)) or []
 
 
 def _default_rules_dir() -> Path:

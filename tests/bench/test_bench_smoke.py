@@ -21,7 +21,7 @@ def test_smoke_run_measures_every_section_and_writes_the_report(tmp_path: Path) 
     status = main([
         "--smoke", "--out", str(out), "--json", str(raw),
         "--sizes", "S,M", "--rule-counts", "0,6", "--workers", "1,2",
-        "--concurrency", "1,2", "--requests", "8", "--warmup", "2", "--duration", "5",
+        "--concurrency", "1,2", "--requests", "6", "--warmup", "2", "--duration", "5",
         "--repeat", "3", "--rss-calls", "30", "--profile-calls", "2",
     ])
 
