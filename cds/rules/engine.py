@@ -2,16 +2,20 @@
 
 durable_rules' C extension is used directly and synchronously, without its Python `Host`:
 the Host's background dispatcher crashes under threads and defers actions when a fact of a
-batch matches no rule. The extension itself holds no locks, so every call into it goes
-through one process-wide lock, held around assert -> drain matches -> delete state. Each call
-uses a fresh state id and deletes it before releasing the lock, so at most one state is ever
-live and the engine's 1024-state cap cannot be reached. If the engine fails half-way, its
-state is not touched again (deleting it can crash the process) and the ruleset is replaced.
+batch matches no rule. The extension holds no locks, so every call into it goes through one
+process-wide lock.
 
-Facts are normalised against the fact catalogue before they are asserted: numbers become
-floats (the engine compares "9" with 10 as text and hashes 5 and 5.0 differently), yes/no
-become "yes"/"no", and a value of the wrong kind is left out rather than compared wrongly.
-Only catalogue fields are asserted; matches are mapped back to the caller's fact objects.
+Each ruleset keeps one state (one state id) for its whole life. A call asserts its facts,
+drains every match, and retracts the same facts, leaving the state empty for the next call
+(a test compares this with a fresh state per call on hundreds of random fact sets). Creating
+and deleting a state per call was both slow (the engine allocates and clears frame tables
+for every join node of the ruleset when a state is created) and unsafe (deleting a state in
+which no action ever started frees an uninitialised pointer). With one state per ruleset the
+1024-state cap cannot be reached either. If the engine fails half-way through a call, the
+ruleset is abandoned (not touched again) and later calls use a fresh copy.
+
+Facts are normalised, projected and flagged before they are asserted (prepare.py); matches
+are mapped back to the caller's fact objects.
 """
 
 from __future__ import annotations
@@ -19,31 +23,27 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import math
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import durable_rules_engine as dre
+import orjson
 
 from cds.errors import RulePackError
-from cds.facts.catalogue import FACT_TYPES
-from cds.rules.compiler import BranchPlan, Flag, Program, VetoPlan
-from cds.rules.dnf import Test
-from cds.rules.pyeval import test_holds
+from cds.rules.compiler import BranchPlan, Program, VetoPlan
+from cds.rules.prepare import SENTINEL_ID, FactPreparer
 
 log = logging.getLogger("cds.rules.engine")
 
 ENGINE_LOCK = threading.Lock()
-# A state in which no action ever started has an uninitialised action context, and
-# `delete_state` frees it: after a call where no fact matched anything the process crashes
-# (a segfault or abort in deleteStateNode, depending on what the heap held). Every ruleset
-# therefore gets a rule that handles one sentinel fact asserted first in every batch, so
-# every state starts at least one action; sentinel matches name no plan and are ignored when
-# matches are resolved. tests/rules/test_engine_semantics.py reproduced the crash.
-_STATE_RULE = "__state__"
+# Every call asserts one sentinel fact that a rule of every ruleset handles, so every call
+# starts at least one action: the engine initialises a state's action context only when an
+# action starts, and an uninitialised one crashed the process (seen when deleting states).
+# Sentinel matches name no plan and are ignored when matches are resolved.
+_STATE_RULE = SENTINEL_ID
 _STATE_MATCH = {"all": [{"s": {"$and": [{"type": _STATE_RULE}]}}]}
 MAX_MATCHES = 10_000
 _SIDS = itertools.count(1)
@@ -64,6 +64,10 @@ class Match:
         return {"rule": self.rule, "facts": self.fact_ids()}
 
 
+class _EngineFailure(Exception):
+    pass
+
+
 def _delete_ruleset(handle: int) -> None:
     with ENGINE_LOCK:
         try:
@@ -73,12 +77,13 @@ def _delete_ruleset(handle: int) -> None:
 
 
 class _Ruleset:
-    """One engine ruleset; freed when the last evaluator using it is garbage-collected, so
-    an in-flight call on a replaced pack still finishes on a live ruleset."""
+    """One engine ruleset and its one state; freed when the last evaluator using it is
+    garbage-collected, so an in-flight call on a replaced pack still finishes on it."""
 
     def __init__(self, name: str, definition: dict[str, Any]) -> None:
         self.name = name
         self.definition = definition
+        self.sid = f"s{next(_SIDS)}"
         self.source = json.dumps({**definition, _STATE_RULE: _STATE_MATCH})
         with ENGINE_LOCK:
             try:
@@ -86,65 +91,6 @@ class _Ruleset:
             except dre.error as exc:
                 raise RulePackError(f"the rule engine refused ruleset {name}: {exc}") from exc
         weakref.finalize(self, _delete_ruleset, self.handle)
-
-
-def _normal(kind: str, value: Any) -> Any:
-    if kind == "number":
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            number = float(value)
-            return number if math.isfinite(number) else None
-        return None
-    if kind == "list":
-        if isinstance(value, list | tuple):
-            return [v for v in value if isinstance(v, str)]
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    return None
-
-
-FlagIndex = Mapping[str, list[tuple[str, Test]]]  # fact type -> (flag field, test)
-
-
-def flag_index(flags: Iterable[Flag]) -> dict[str, list[tuple[str, Test]]]:
-    index: dict[str, list[tuple[str, Test]]] = {}
-    for flag in flags:
-        index.setdefault(flag.fact, []).append((flag.name, flag.test))
-    return index
-
-
-def prepare(facts: Iterable[dict[str, Any]], sid: str, flags: FlagIndex | None = None,
-            ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Facts as the engine gets them (catalogue fields, normalised, unique ids, flags of
-    the program set) and the map from asserted id back to the caller's fact."""
-    asserted: list[dict[str, Any]] = []
-    by_id: dict[str, dict[str, Any]] = {}
-    for index, fact in enumerate(facts):
-        ftype = FACT_TYPES.get(str(fact.get("type")))
-        if ftype is None:
-            continue
-        fid = str(fact.get("id") or f"fact-{index}")
-        if fid in by_id or fid == _STATE_RULE:
-            fid = f"{fid}#{index}"
-        out: dict[str, Any] = {"id": fid, "type": ftype.name, "sid": sid}
-        for spec in ftype.fields:
-            if spec.name in ("id", "type") or spec.name not in fact:
-                continue
-            value = _normal(spec.kind, fact[spec.name])
-            if value is None:
-                log.warning("fact %s: field %s is not a %s; left out", fid, spec.name, spec.kind)
-            else:
-                out[spec.name] = value
-        for name, test in (flags or {}).get(ftype.name, ()):
-            if test_holds(test, out, {}):
-                out[name] = 1.0
-        asserted.append(out)
-        by_id[fid] = fact
-    return asserted, by_id
 
 
 class Engine:
@@ -160,7 +106,7 @@ class Engine:
             hook: {cr.rule.id: i for i, cr in enumerate(p.rules)}
             for hook, p in self.programs.items()
         }
-        self._flags = {hook: flag_index(p.flags) for hook, p in self.programs.items()}
+        self._prepare = {hook: FactPreparer(p) for hook, p in self.programs.items()}
         self._vetoes: dict[str, dict[str, list[VetoPlan]]] = {}
         for hook, p in self.programs.items():
             index: dict[str, list[VetoPlan]] = {}
@@ -174,20 +120,19 @@ class Engine:
         program = self.programs.get(hook)
         if program is None or not facts:
             return []
-        asserted, by_id = prepare(facts, "", self._flags[hook])
+        asserted, by_id = self._prepare[hook](facts)
         if not asserted:
             return []
         raw: list[dict[str, Any]] = []
         rulesets = self._rulesets[hook]
         for index, ruleset in enumerate(rulesets):
-            sid = str(next(_SIDS))
             for fact in asserted:
-                fact["sid"] = sid
+                fact["sid"] = ruleset.sid
             try:
-                raw.extend(_run(ruleset.handle, sid, asserted))
+                raw.extend(_run(ruleset.handle, ruleset.sid, asserted))
             except _EngineFailure as exc:
-                # The failed state cannot be deleted safely: leave it and this ruleset
-                # behind, and serve later calls from a fresh copy of the ruleset.
+                # The state may be half-updated: leave this ruleset alone and serve later
+                # calls from a fresh copy of it.
                 log.error("rule engine failed on ruleset %s (%s); it is replaced",
                           ruleset.name, exc)
                 rulesets[index] = _Ruleset(ruleset.name, ruleset.definition)
@@ -221,31 +166,23 @@ class Engine:
         return sorted(out.values(), key=lambda m: (order[m.rule], m.branch, m.fact_ids()))
 
 
-class _EngineFailure(Exception):
-    pass
-
-
 def _run(handle: int, sid: str, facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Assert, drain every match, delete the state: all under the engine lock.
-
-    The state is deleted only after a clean drain: deleting a state whose assert or drain
-    failed half-way can crash the process (seen with error 303), so such a state is left
-    where it is and the caller replaces the ruleset.
-    """
-    payload = json.dumps([{"id": _STATE_RULE, "type": _STATE_RULE, "sid": sid}, *facts])
+    """Assert, drain every match, retract the facts again: all under the engine lock."""
+    payload = orjson.dumps([{"id": _STATE_RULE, "type": _STATE_RULE, "sid": sid}, *facts]
+                           ).decode()
     out: list[dict[str, Any]] = []
     with ENGINE_LOCK:
         try:
             _code, state = dre.assert_facts(handle, payload)  # code 1: some fact matched nothing
             reply = dre.start_action_for_state(handle, state)
             message = reply[1] if reply else None
-            while message:  # drained to the end even past the cap: a clean state to delete
+            while message:  # drained to the end even past the cap: nothing left pending
                 if len(out) < MAX_MATCHES:
-                    out.append(json.loads(message))
+                    out.append(orjson.loads(message))
                 message = dre.complete_and_start_action(handle, state)
+            dre.retract_facts(handle, payload)
         except dre.error as exc:
             raise _EngineFailure(str(exc)) from exc
-        dre.delete_state(handle, sid)
     if len(out) >= MAX_MATCHES:
         log.warning("more than %d matches in one call; the rest were dropped", MAX_MATCHES)
     return out

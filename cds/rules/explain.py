@@ -17,7 +17,8 @@ from typing import Any
 from cds.pipeline import Evaluation, Evaluator
 from cds.rules.compiler import CompiledRule
 from cds.rules.dnf import CPattern, JoinRef, Test
-from cds.rules.engine import Match, prepare
+from cds.rules.engine import Match
+from cds.rules.prepare import prepare
 from cds.rules.pyeval import closest, full_matches
 
 _SYMBOL = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "in": "in",

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
 
 import durable_rules_engine as dre
 import pytest
 
 from cds.errors import RulePackError
-from cds.rules import engine as engine_module
 from tests.rules.builders import engine, ids, measure, med, pattern, rule
 
 MOOD = rule("R02", {"all": [
@@ -120,16 +118,22 @@ def test_eight_threads_evaluating_at_once_get_identical_results(eng):
     assert all(r == expected for r in results)
 
 
-def test_no_engine_state_outlives_a_call(eng):
+def test_no_fact_outlives_its_call_and_each_ruleset_keeps_one_state(eng):
     facts = [measure("p", "pain", 6.0), measure("q", "phq9", 12.0)]
-    first = next(engine_module._SIDS)
     for _ in range(2000):  # twice the engine's cap of live states
         assert len(eng.evaluate(facts, "patient-view")) == 1
-    last = next(engine_module._SIDS)
-    handle = eng._rulesets["patient-view"][0].handle
-    for sid in itertools.chain(range(first, first + 20), range(last - 20, last)):
-        with pytest.raises(dre.error, match="309"):  # 309: no such state
-            dre.get_state(handle, str(sid))
+    ruleset = eng._rulesets["patient-view"][0]
+    assert dre.get_facts(ruleset.handle, ruleset.sid) == "[]"
+    assert "sid-" in dre.get_state(ruleset.handle, ruleset.sid)
+    with pytest.raises(dre.error, match="309"):  # 309: no such state
+        dre.get_state(ruleset.handle, "s-never-used")
+
+
+def test_the_probe_for_leftover_facts_sees_facts_that_are_left():
+    ruleset = engine(MOOD)._rulesets["patient-view"][0]
+    dre.assert_facts(ruleset.handle, '[{"id": "x", "type": "measure", "measure": "pain", '
+                     f'"value": 5.0, "sid": "{ruleset.sid}"}}]')
+    assert '"id": "x"' in dre.get_facts(ruleset.handle, ruleset.sid)
 
 
 def test_a_join_on_a_field_the_bound_fact_lacks_is_no_match_not_an_engine_error():

@@ -10,7 +10,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds.rules.engine import Engine, prepare
+from cds.rules.engine import Engine
+from cds.rules.prepare import prepare
 from cds.rules.pyeval import full_matches
 from tests.rules.builders import pattern, program, rule
 
