@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -115,8 +116,10 @@ Condition = Callable[[Scope], bool]
 Native = Callable[[Scope], Any]
 
 
+@functools.lru_cache(maxsize=4096)
 def compile_text(source: str) -> Text:
-    """A text template; raises jinja2.TemplateSyntaxError at load."""
+    """A text template; raises jinja2.TemplateSyntaxError at load. Compiled functions are
+    shared between rules and packs that use the same text (they hold no state)."""
     if "{" not in source:
         return lambda _scope: source
     template = ENV.from_string(source)
@@ -131,6 +134,7 @@ def compile_text(source: str) -> Text:
     return render
 
 
+@functools.lru_cache(maxsize=4096)
 def _expression(source: str) -> Native:
     dotted = _DOTTED.match(source)
     template = ENV.compile_expression(source)._template  # the `{% set result = ... %}` form
@@ -158,6 +162,7 @@ def _expression(source: str) -> Native:
     return fast
 
 
+@functools.lru_cache(maxsize=4096)
 def compile_condition(source: str | None) -> Condition:
     """A Jinja expression as a predicate; errors and undefined values are false."""
     if source is None:

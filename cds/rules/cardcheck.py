@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -34,12 +36,13 @@ _NOW = datetime(2026, 1, 1, tzinfo=UTC)
 Path_ = tuple[PathItem, ...]
 
 
-def _names(source: str, expression: bool) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def _names(source: str, expression: bool) -> frozenset[str]:
     try:
         ast = ENV.parse("{{ " + source + " }}" if expression else source)
     except TemplateSyntaxError:
-        return set()  # reported by the renderer
-    return set(meta.find_undeclared_variables(ast))
+        return frozenset()  # reported by the renderer
+    return frozenset(meta.find_undeclared_variables(ast))
 
 
 def _strings(node: Any, path: Path_) -> Iterator[tuple[Path_, str]]:
@@ -132,8 +135,6 @@ def _summary_problems(pack: Pack, compiled: CompiledCard, origin: Origin,
 
 
 def _fhir_problems(pack: Pack, compiled: CompiledCard, origin: Origin) -> Iterator[Problem]:
-    from fhir.resources.R4B import get_fhir_model_class
-
     suggestions = list(compiled.suggestions)
     for v in compiled.variants:
         suggestions.extend(v.suggestions or ())
@@ -146,22 +147,30 @@ def _fhir_problems(pack: Pack, compiled: CompiledCard, origin: Origin) -> Iterat
             if action.resource is None or spec.resource is None:
                 continue
             resource = action.resource(scope)
-            name = spec.resource.template
-            kind = resource.get("resourceType") if isinstance(resource, dict) else None
-            try:
-                model = get_fhir_model_class(str(kind))
-                model.model_validate(resource)
-            except (KeyError, ValueError) as exc:
-                if isinstance(exc, ValidationError):
-                    err = exc.errors()[0]
-                    where = ".".join(str(p) for p in err["loc"])
-                    message = (f"template '{name}' renders an invalid {kind}: {where}: "
-                               f"{err['msg']}")
-                else:
-                    message = f"template '{name}' renders no known FHIR resourceType ({kind!r})"
-                if (path, message) not in seen:
-                    seen.add((path, message))
-                    yield origin.problem(message, *path, "resource")
+            message = _fhir_error(json.dumps(resource, sort_keys=True, default=str))
+            if message and (path, message) not in seen:
+                seen.add((path, message))
+                yield origin.problem(f"template '{spec.resource.template}' {message}",
+                                     *path, "resource")
+
+
+@functools.lru_cache(maxsize=2048)
+def _fhir_error(resource_json: str) -> str | None:
+    """Why a rendered resource is not valid FHIR R4 (None if it is); cached because many
+    branches of a rule render the same resource."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    resource = json.loads(resource_json)
+    kind = resource.get("resourceType") if isinstance(resource, dict) else None
+    try:
+        get_fhir_model_class(str(kind)).model_validate(resource)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        return f"renders an invalid {kind}: {where}: {err['msg']}"
+    except (KeyError, ValueError):
+        return f"renders no known FHIR resourceType ({kind!r})"
+    return None
 
 
 def _template_names(pack: Pack) -> dict[str, set[str]]:
