@@ -6,7 +6,8 @@ actions (`run`): the engine only reports matches. `unless` never uses engine neg
 `<rule id>#<branch>!<exclusion>.<alternative>` holding the exclusion's patterns plus the
 branch patterns it joins with (transitively). After matching, a branch match is vetoed when
 an exclusion match binds the same facts to those shared bindings. An exclusion that joins
-with nothing vetoes every match of the branch. (An exclusion may therefore match a fact the
+with nothing is one engine rule `<rule id>!<exclusion>.<alternative>` for all branches, and
+any match of it vetoes every match of the rule. (An exclusion may therefore match a fact the
 branch also bound; the engine itself never binds one fact twice within one rule.)
 
 Inside a pattern the tests are put in a canonical order: fact type, equality tests, value
@@ -54,9 +55,12 @@ class BranchPlan:
 class VetoPlan:
     name: str
     rule_id: str
-    branch: int
+    branch: int | None  # None: an exclusion joined with nothing, shared by every branch
     keep: tuple[str, ...]  # branch bindings the exclusion shares (joins with)
     patterns: Branch
+
+    def applies_to(self, branch: int) -> bool:
+        return self.branch is None or self.branch == branch
 
 
 @dataclass(frozen=True)
@@ -208,8 +212,12 @@ def _vetoes(rule: Rule, bi: int, branch: Branch, exclusions: list[list[Branch]],
             shared = _closure(branch, refs)
             patterns = shared + excl
             problems.extend(_branch_problems(patterns))
-            out.append(VetoPlan(f"{rule.id}#{bi}!{ui}.{ai}", rule.id, bi,
-                                tuple(p.bind for p in shared), guard_joins(patterns)))
+            if shared:
+                out.append(VetoPlan(f"{rule.id}#{bi}!{ui}.{ai}", rule.id, bi,
+                                    tuple(p.bind for p in shared), guard_joins(patterns)))
+            else:  # the same engine rule for every branch: compiled once
+                out.append(VetoPlan(f"{rule.id}!{ui}.{ai}", rule.id, None, (),
+                                    guard_joins(patterns)))
     return out
 
 
@@ -227,7 +235,8 @@ def compile_rule(rule: Rule, origin: Origin, expander: Expander) -> CompiledRule
         vetoes.extend(_vetoes(rule, bi, branch, exclusions, origin, problems))
     if len(problems) > before:
         return None
-    return CompiledRule(rule, tuple(plans), tuple(vetoes))
+    unique = tuple({v.name: v for v in vetoes}.values())
+    return CompiledRule(rule, tuple(plans), unique)
 
 
 def compile_program(hook: str, rules: Iterable[tuple[Rule, Origin]],

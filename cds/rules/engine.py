@@ -112,7 +112,9 @@ class Engine:
             index: dict[str, list[VetoPlan]] = {}
             for cr in p.rules:
                 for veto in cr.vetoes:
-                    index.setdefault(f"{veto.rule_id}#{veto.branch}", []).append(veto)
+                    for branch in cr.branches:
+                        if veto.applies_to(branch.index):
+                            index.setdefault(branch.name, []).append(veto)
             self._vetoes[hook] = index
 
     def evaluate(self, facts: list[dict[str, Any]], hook: str) -> list[Match]:
@@ -141,21 +143,21 @@ class Engine:
 
     def _resolve(self, program: Program, raw: list[dict[str, Any]],
                  by_id: dict[str, dict[str, Any]]) -> list[Match]:
-        vetoed: set[tuple[str, int, tuple[str, ...]]] = set()
+        vetoed: set[tuple[str, tuple[str, ...]]] = set()
         found: list[tuple[BranchPlan, dict[str, Any]]] = []
         for message in raw:
             for name, bound in message.items():
                 plan = program.plans.get(name)
                 if isinstance(plan, VetoPlan):
                     ids = tuple(str(bound[b]["id"]) for b in plan.keep)
-                    vetoed.add((plan.rule_id, plan.branch, ids))
+                    vetoed.add((plan.name, ids))
                 elif plan is not None:
                     found.append((plan, bound))
         out: dict[tuple[str, frozenset[tuple[str, str]]], Match] = {}
         vetoes = self._vetoes[program.hook]
         for plan, bound in found:
             ids = {b: str(bound[b]["id"]) for b in plan.bindings}
-            if vetoed and any((plan.rule_id, plan.index, tuple(ids[b] for b in v.keep)) in vetoed
+            if vetoed and any((v.name, tuple(ids[b] for b in v.keep)) in vetoed
                               for v in vetoes.get(plan.name, ())):
                 continue
             key = (plan.rule_id, frozenset(ids.items()))

@@ -88,7 +88,7 @@ def _veto_reason(compiled: CompiledRule, branch: int,
                  facts: list[Mapping[str, Any]]) -> str | None:
     main = compiled.branches[branch]
     for bound in full_matches(main.patterns, facts):
-        for veto in (v for v in compiled.vetoes if v.branch == branch):
+        for veto in (v for v in compiled.vetoes if v.applies_to(branch)):
             for excluded in full_matches(veto.patterns, facts):
                 if all(excluded[b]["id"] == bound[b]["id"] for b in veto.keep):
                     names = [p.bind for p in veto.patterns if p.bind not in veto.keep]

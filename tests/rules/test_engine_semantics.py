@@ -59,7 +59,7 @@ def _python_matches(facts: list[dict[str, object]]) -> set[tuple[str, frozenset[
     found = set()
     for compiled in PROGRAM.rules:
         for plan in compiled.branches:
-            vetoes = [v for v in compiled.vetoes if v.branch == plan.index]
+            vetoes = [v for v in compiled.vetoes if v.applies_to(plan.index)]
             for bound in full_matches(plan.patterns, normal):
                 vetoed = any(
                     all(ex[b]["id"] == bound[b]["id"] for b in v.keep)
