@@ -13,7 +13,7 @@ values here, before validation, so an unknown one is reported where it was writt
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,7 +24,8 @@ from cds.errors import RulePackError
 from cds.hooks.services import ServiceCatalogue
 from cds.rules.dnf import Origin
 from cds.rules.packfiles import EngineTexts, OverrideReasonDef, OverrideReasonsFile, PackMeta
-from cds.rules.schema import PARAM_REF, Condition, Definitions, RuleFile
+from cds.rules.params import resolve_params
+from cds.rules.schema import Condition, Definitions, RuleFile
 from cds.rules.source import (
     PackProblems,
     PathItem,
@@ -33,6 +34,7 @@ from cds.rules.source import (
     display_path,
     load_yaml,
     problem_from_error,
+    validation_problems,
 )
 from cds.rules.testspec import RuleTests
 
@@ -104,64 +106,6 @@ class Pack:
         if self.services is not None:
             hooks |= {s.hook for s in self.services.services}
         return sorted(hooks)
-
-
-def validation_problems(doc: SourceDoc, exc: ValidationError,
-                        base: tuple[PathItem, ...] = ()) -> list[Problem]:
-    """Pydantic errors as positioned problems, one per place and message."""
-    out: dict[tuple[int, int, str], Problem] = {}
-    for err in exc.errors():
-        loc = base + tuple(err["loc"])
-        kind = err["type"]
-        message = str(err["msg"]).removeprefix("Value error, ")
-        if kind in ("float_type", "int_type", "string_type", "float_parsing", "int_parsing"):
-            message = "expected a number or a text value"
-        elif kind == "missing":
-            message = f"missing required key '{loc[-1]}'"
-        elif kind == "extra_forbidden":
-            message = f"unknown key '{loc[-1]}'"
-        line, col = doc.position(loc)
-        where = ".".join(str(p) for p in _present(doc, loc))
-        text = f"{where}: {message}" if where and kind != "extra_forbidden" else message
-        out.setdefault((line, col, message), Problem(doc.name, line, col, text))
-    return list(out.values())
-
-
-def _present(doc: SourceDoc, loc: tuple[PathItem, ...]) -> Iterator[PathItem]:
-    node: Any = doc.data
-    for item in loc:
-        if isinstance(node, dict) and item in node:
-            node = node[item]
-            yield item
-        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
-            node = node[item]
-            yield item
-
-
-def resolve_params(node: Any, params: dict[str, Any], doc: SourceDoc,
-                   path: tuple[PathItem, ...], problems: list[Problem]) -> Any:
-    """`node` with every "@group.name" string replaced by its parameter value."""
-    if isinstance(node, dict):
-        return {k: resolve_params(v, params, doc, (*path, k), problems) for k, v in node.items()}
-    if isinstance(node, list):
-        return [resolve_params(v, params, doc, (*path, i), problems) for i, v in enumerate(node)]
-    if not (isinstance(node, str) and node.startswith("@")):
-        return node
-    if not PARAM_REF.match(node):
-        problems.append(doc.problem(path, f"'{node}' is not a parameter reference "
-                                          "(write @group.name)"))
-        return node
-    value: Any = params
-    for part in node[1:].split("."):
-        if not isinstance(value, dict) or part not in value:
-            problems.append(doc.problem(path, f"unknown parameter {node} "
-                                              "(not in parameters.yaml)"))
-            return node
-        value = value[part]
-    if isinstance(value, dict):
-        problems.append(doc.problem(path, f"parameter {node} is a group, not a value"))
-        return node
-    return value
 
 
 _RESOLVED_KEYS = ("when", "unless", "suppression")

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from cds.errors import RulePackError
 
@@ -179,3 +180,35 @@ def problem_from_error(error: RulePackError, fallback: str) -> Problem:
         if file and line.isdigit():
             return Problem(display_path(Path(file)), int(line), 1, rest)
     return Problem(fallback, 1, 1, text)
+
+
+def validation_problems(doc: SourceDoc, exc: ValidationError,
+                        base: tuple[PathItem, ...] = ()) -> list[Problem]:
+    """Pydantic errors as positioned problems, one per place and message."""
+    out: dict[tuple[int, int, str], Problem] = {}
+    for err in exc.errors():
+        loc = base + tuple(err["loc"])
+        kind = err["type"]
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if kind in ("float_type", "int_type", "string_type", "float_parsing", "int_parsing"):
+            message = "expected a number or a text value"
+        elif kind == "missing":
+            message = f"missing required key '{loc[-1]}'"
+        elif kind == "extra_forbidden":
+            message = f"unknown key '{loc[-1]}'"
+        line, col = doc.position(loc)
+        where = ".".join(str(p) for p in _present(doc, loc))
+        text = f"{where}: {message}" if where and kind != "extra_forbidden" else message
+        out.setdefault((line, col, message), Problem(doc.name, line, col, text))
+    return list(out.values())
+
+
+def _present(doc: SourceDoc, loc: tuple[PathItem, ...]) -> Iterator[PathItem]:
+    node: Any = doc.data
+    for item in loc:
+        if isinstance(node, dict) and item in node:
+            node = node[item]
+            yield item
+        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+            node = node[item]
+            yield item
