@@ -7,8 +7,9 @@ in cds/rules, the store in cds/store.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -61,6 +62,7 @@ def create_app(
     packs: PackSource | None = None,
     store: Any = None,
     authenticator: Authenticator | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """Build the service. Tests pass their own settings (and may pass parts)."""
     settings = settings or Settings()
@@ -77,6 +79,8 @@ def create_app(
         else _build_authenticator(settings),
         extras=lifecycle(store),
     )
+    if clock is not None:
+        runtime.clock = clock
     if settings.reload:
         for stage, hooks in _hot_reload_hooks(packs).items():
             runtime.extras.setdefault(stage, []).extend(hooks)

@@ -100,7 +100,7 @@ async def _evaluate(
     )
     data = collect(resolved.prefetch, hook_request.context, hook_request.hook, service.id)
     data.notes.extend(resolved.notes)
-    now = datetime.now(UTC)
+    now = runtime.clock()
     evaluation = pack.evaluate(data, now)
     cards = runtime.suppressor.filter(data.patient_id, evaluation.cards, now)
     _audit(runtime, pack, service, hook_request, started, 200, evaluation=evaluation,

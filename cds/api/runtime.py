@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import Request
@@ -46,6 +47,8 @@ class Runtime:
     suppressor: Suppressor
     authenticator: Authenticator | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    """"Now" for rule evaluation (lookbacks, ages); replaced to replay a pinned moment."""
 
 
 def runtime_of(request: Request) -> Runtime:

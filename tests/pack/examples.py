@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from cds.app import create_app
@@ -70,21 +69,9 @@ def readme_examples() -> list[Example]:
     return parse_readme((EXAMPLES / "README.md").read_text(encoding="utf-8"))
 
 
-def frozen_clock(monkeypatch: pytest.MonkeyPatch, now: datetime) -> None:
-    """The service reads the time from `datetime.now` in the invocation route; the examples
-    are dated relative to a pinned moment, so the route sees that moment."""
-    import cds.api.invocation as invocation
-
-    class _Frozen(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
-            return now if tz is None else now.astimezone(tz)
-
-    monkeypatch.setattr(invocation, "datetime", _Frozen)
-
-
 @contextmanager
-def service(tmp_path: Path) -> Iterator[TestClient]:
+def service(tmp_path: Path, now: datetime) -> Iterator[TestClient]:
+    """The service with its clock pinned to `now`: the examples are dated relative to it."""
     settings = Settings(auth="off", database_url=f"sqlite:///{tmp_path / 'cds.sqlite3'}")
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings, clock=lambda: now)) as client:
         yield client

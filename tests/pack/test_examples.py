@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.pack.examples import EXAMPLES, Example, frozen_clock, readme_examples, service
+from tests.pack.examples import EXAMPLES, Example, readme_examples, service
 
 SEVERITY = {"critical": 0, "warning": 1, "info": 2}
 CASES = readme_examples()
@@ -18,17 +18,12 @@ def responses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, A
     """Each example posted once to its service, with the clock at the examples' moment."""
     from fhir_examples.generate import NOW
 
-    monkeypatch = pytest.MonkeyPatch()
-    frozen_clock(monkeypatch, NOW)
     out: dict[str, dict[str, Any]] = {}
-    try:
-        with service(tmp_path_factory.mktemp("examples")) as client:
-            for example in CASES:
-                reply = client.post(f"/cds-services/{example.service}", json=example.request())
-                assert reply.status_code == 200, f"{example.file}: {reply.status_code} {reply.text}"
-                out[example.file] = reply.json()
-    finally:
-        monkeypatch.undo()
+    with service(tmp_path_factory.mktemp("examples"), NOW) as client:
+        for example in CASES:
+            reply = client.post(f"/cds-services/{example.service}", json=example.request())
+            assert reply.status_code == 200, f"{example.file}: {reply.status_code} {reply.text}"
+            out[example.file] = reply.json()
     return out
 
 

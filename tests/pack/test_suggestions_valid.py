@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from tests.pack.examples import Example, frozen_clock, readme_examples, service
+from tests.pack.examples import Example, readme_examples, service
 
 CASES = readme_examples()
 LOCAL = "https://fhir.stresspain.org/CodeSystem/local"
@@ -22,14 +22,9 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 def responses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     from fhir_examples.generate import NOW
 
-    monkeypatch = pytest.MonkeyPatch()
-    frozen_clock(monkeypatch, NOW)
-    try:
-        with service(tmp_path_factory.mktemp("suggestions")) as client:
-            return {e.file: client.post(f"/cds-services/{e.service}", json=e.request()).json()
-                    for e in CASES}
-    finally:
-        monkeypatch.undo()
+    with service(tmp_path_factory.mktemp("suggestions"), NOW) as client:
+        return {e.file: client.post(f"/cds-services/{e.service}", json=e.request()).json()
+                for e in CASES}
 
 
 def _actions(response: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
