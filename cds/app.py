@@ -16,10 +16,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from cds.api import discovery, feedback, health, invocation
-from cds.api.access_log import AccessLogMiddleware
+from cds.api.access_log import RequestObserverMiddleware
 from cds.api.errors import install_error_handlers
 from cds.api.runtime import Authenticator, PackSource, Runtime
-from cds.metrics import Metrics, MetricsMiddleware, metrics_endpoint
+from cds.metrics import Metrics, metrics_endpoint
 from cds.settings import Settings
 from cds.store.wiring import build_store, lifecycle
 
@@ -119,8 +119,7 @@ def create_app(
         allow_headers=["Authorization", "Content-Type", "Accept"],
         max_age=600,
     )
-    app.add_middleware(AccessLogMiddleware)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestObserverMiddleware, metrics=metrics)
     return app
 
 

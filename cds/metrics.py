@@ -22,7 +22,6 @@ from prometheus_client import (
 )
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from cds.store.interfaces import AuditRecord
@@ -102,34 +101,6 @@ class Metrics:
     def render(self) -> bytes:
         """The Prometheus text exposition of this app's registry."""
         return generate_latest(self.registry)
-
-
-class MetricsMiddleware:
-    """Counts error responses by reason (the reason the error handlers put on the request
-    state, or the bare status) and authentication failures."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            if status >= 400:
-                reason = scope.get("state", {}).get("error_reason") or f"http-{status}"
-                self.metrics.observe_error(str(reason))
 
 
 def metrics_endpoint(

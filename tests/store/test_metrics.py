@@ -8,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from cds.metrics import Metrics, MetricsMiddleware
+from cds.api.access_log import RequestObserverMiddleware
+from cds.metrics import Metrics
 from tests.store.records import audit, card, overridden
 
 
@@ -48,7 +49,7 @@ async def test_error_responses_are_counted_by_reason_and_auth_failures_apart():
         return JSONResponse({})
 
     app = Starlette(routes=[Route("/refused", refused), Route("/fine", fine)])
-    transport = httpx.ASGITransport(app=MetricsMiddleware(app, metrics))
+    transport = httpx.ASGITransport(app=RequestObserverMiddleware(app, metrics))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         await client.get("/refused")
         await client.get("/fine")
