@@ -35,6 +35,11 @@ def _build_authenticator(settings: Settings) -> Authenticator | None:
         return None
     from cds.auth.jwt import JWTVerifier
 
+    if not settings.trusted_issuers:
+        log.warning(
+            "authentication is on but CDS_TRUSTED_ISSUERS is empty: every hook call will be "
+            "refused with 401 until an EHR issuer is configured"
+        )
     return JWTVerifier(settings)
 
 
