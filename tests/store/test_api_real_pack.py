@@ -1,0 +1,111 @@
+"""The shipped rule pack behind the HTTP API with the real store (SQLite and PostgreSQL):
+every concurrent call is audited, and an overridden card obeys its rule's window."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from cds.app import create_app
+from cds.fhir.synth import build_request
+from cds.settings import Settings
+from cds.store import tables
+
+START = datetime(2026, 6, 1, 12, tzinfo=UTC)
+SERVICE = "stress-pain-patient-view"
+# PHQ-9 item 9 positive: R01, a critical card whose suppression is capped at one day.
+ITEM9 = {"patient": {"age": 70, "sex": "male"},  # over 64: no anxiety screening card
+         "observations": [{"code": "44260-8", "answer": "LA6569-3", "days_ago": 1}]}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(auth="off", database_url=database_url, audit_flush_ms=20)
+
+
+@pytest.fixture
+async def client(settings: Settings, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://cds.test") as c:
+            yield c
+
+
+def request_for(patient: str, now: datetime) -> dict[str, Any]:
+    return build_request(ITEM9, now, service_id=SERVICE, patient_id=patient)
+
+
+async def post(client: httpx.AsyncClient, body: dict[str, Any]) -> list[dict[str, Any]]:
+    reply = await client.post(f"/cds-services/{SERVICE}", content=json.dumps(body),
+                              headers={"Content-Type": "application/json"})
+    assert reply.status_code == 200, reply.text
+    cards: list[dict[str, Any]] = reply.json()["cards"]
+    return cards
+
+
+def rules(cards: list[dict[str, Any]]) -> list[str]:
+    return [c["extension"]["org.stresspain.cds"]["rule"] for c in cards]
+
+
+async def test_every_one_of_n_concurrent_calls_leaves_exactly_one_audit_row(
+    settings: Settings, clock: Clock
+) -> None:
+    n = 24
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://cds.test") as c:
+            replies = await asyncio.gather(
+                *(post(c, request_for(f"p{i}", START)) for i in range(n)))
+    assert all(rules(cards) == ["R01"] for cards in replies)
+    # the lifespan has ended: the writer drained its queue on shutdown
+    engine = create_engine(settings.database_url)
+    with engine.connect() as conn:
+        calls = conn.execute(select(func.count()).select_from(tables.calls)).scalar_one()
+        issued = conn.execute(select(func.count()).select_from(tables.cards)).scalar_one()
+    engine.dispose()
+    assert (calls, issued) == (n, n)
+
+
+async def test_an_overridden_safety_card_returns_after_its_one_day_cap(
+    client: httpx.AsyncClient, clock: Clock
+) -> None:
+    cards = await post(client, request_for("p-safety", START))
+    assert rules(cards) == ["R01"]
+    feedback = {"feedback": [{
+        "card": cards[0]["uuid"], "outcome": "overridden",
+        # "patient declined" hides ordinary cards for months; R01 caps it at one day
+        "overrideReason": {"reason": next(r for r in cards[0]["overrideReasons"])},
+        "outcomeTimestamp": START.isoformat(),
+    }]}
+    reply = await client.post(f"/cds-services/{SERVICE}/feedback", content=json.dumps(feedback),
+                              headers={"Content-Type": "application/json"})
+    assert reply.status_code == 200, reply.text
+
+    clock.now = START + timedelta(hours=6)
+    assert rules(await post(client, request_for("p-safety", clock.now))) == []
+    assert rules(await post(client, request_for("someone-else", clock.now))) == ["R01"]
+
+    clock.now = START + timedelta(days=1, hours=1)
+    assert rules(await post(client, request_for("p-safety", clock.now))) == ["R01"]
