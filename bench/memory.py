@@ -35,8 +35,8 @@ class RssCheck:
         return (self.end_mib - self.start_mib) / self.start_mib * 100
 
 
-async def rss_check(call: Callable[[], Awaitable[int]], calls: int, samples: int = 20
-                    ) -> RssCheck:
+async def rss_check(call: Callable[[], Awaitable[int]], calls: int, samples: int = 20,
+                    progress: Callable[[str], None] | None = None) -> RssCheck:
     """Run `call` (returns an HTTP status) `calls` times after a warm-up, sampling RSS.
 
     The first sample is taken after the warm-up (1% of the calls, at least 200 unless the
@@ -57,4 +57,6 @@ async def rss_check(call: Callable[[], Awaitable[int]], calls: int, samples: int
         if done % every == 0 or done == calls:
             gc.collect()
             check.samples.append((done, self_rss_mib()))
+            if progress is not None:
+                progress(f"  {done:,} calls, RSS {check.samples[-1][1]:.1f} MiB")
     return check
