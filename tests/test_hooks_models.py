@@ -76,3 +76,31 @@ def test_access_tokens_never_appear_in_reprs() -> None:
     auth = FhirAuthorization(access_token="SECRET-TOKEN", token_type="Bearer", expires_in=30,
                              scope="patient/*.read", subject="svc")
     assert "SECRET-TOKEN" not in repr(auth) and "SECRET-TOKEN" not in str(auth)
+
+
+def test_response_json_is_exactly_what_pydantic_serialises() -> None:
+    from datetime import UTC, datetime
+
+    from cds.hooks.models import Coding, HookResponse
+
+    rich = card(
+        detail="**PHQ-9 12**",
+        source=Source(label="NICE", url="https://nice.org.uk", topic=Coding(code="t1")),
+        suggestions=[Suggestion(label="Refer", uuid="s1", isRecommended=False, actions=[
+            {"type": "create", "description": "Create referral",
+             "resource": {"resourceType": "ServiceRequest", "note": [], "code": {},
+                          "quantity": 2.0, "when": datetime(2026, 6, 1, tzinfo=UTC),
+                          "pair": (1, 2)}},
+            {"type": "delete", "description": "Stop", "resourceId": "MedicationRequest/1"},
+        ])],
+        selectionBehavior="at-most-one",
+        overrideReasons=[Coding(code="r1", system="https://x", userSelected=True)],
+        links=[Link(label="App", url="https://app", type="smart", appContext="{}")],
+        extension={"org.stresspain.cds": {"rule": "R02", "matches": [{"value": 1.5}],
+                                          "alsoFrom": [], "empty": None}},
+    )
+    response = HookResponse(cards=[rich, card()])
+    assert response.to_json() == {
+        "cards": [c.model_dump(mode="json") for c in response.cards],
+        "systemActions": [],
+    }

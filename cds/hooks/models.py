@@ -20,6 +20,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic_core import to_jsonable_python
 
 SUMMARY_MAX = 140
 _REFERENCE = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
@@ -228,9 +229,52 @@ class HookResponse(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "cards": [c.model_dump(mode="json") for c in self.cards],
-            "systemActions": [a.model_dump(mode="json") for a in self.systemActions],
+            "cards": [wire_json(c) for c in self.cards],
+            "systemActions": [wire_json(a) for a in self.systemActions],
         }
+
+
+def wire_json(value: Any) -> Any:
+    """Exactly what `model_dump(mode="json")` gives for wire models, built directly.
+
+    A response of a few cards holds about seventy nested wire models; pydantic calls the
+    Python `_omit_empty` serializer once for each, which made serialising a response cost
+    several times more than this walk. Free-form values (resources, extensions) go through
+    pydantic's own JSON conversion, so the output is the same byte for byte
+    (tests/test_hooks_models.py compares the two).
+    """
+    if isinstance(value, _Wire):
+        out: dict[str, Any] = {}
+        fields = value.__dict__
+        items = [(name, fields[name]) for name in _field_names(type(value))]
+        items.extend((value.__pydantic_extra__ or {}).items())
+        for name, item in items:
+            if item is None:
+                continue
+            if item.__class__ not in _SCALARS:
+                item = wire_json(item)
+                if item is None or item == [] or item == {}:
+                    continue
+            out[name] = item
+        return out
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [v if v.__class__ in _SCALARS else wire_json(v) for v in value]
+    if value is None or value.__class__ in _SCALARS:
+        return value
+    return to_jsonable_python(value)
+
+
+_SCALARS = frozenset({str, bool, int, float})
+_FIELD_NAMES: dict[type[BaseModel], tuple[str, ...]] = {}
+
+
+def _field_names(model: type[BaseModel]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(model)
+    if names is None:
+        names = _FIELD_NAMES[model] = tuple(model.__pydantic_fields__)
+    return names
 
 
 # --------------------------------------------------------------------------- discovery
