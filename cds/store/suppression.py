@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 
 from cds.hooks.models import Card
 from cds.metrics import Metrics
@@ -30,6 +30,17 @@ ReasonIds = (
     Callable[[str | None, str], str | None] | Mapping[tuple[str | None, str], str]
 )
 DEFAULT = Suppression()
+
+# Built once: constructing the select on every call cost more than running it.
+_f = tables.feedback.c
+_OVERRIDES = (
+    select(_f.rule_id, _f.reason_system, _f.reason_code, _f.outcome_at)
+    .where(_f.patient == bindparam("patient"))
+    .where(_f.rule_id.in_(bindparam("rules", expanding=True)))
+    .where(_f.outcome == "overridden")
+    .where(_f.outcome_at > bindparam("since"))
+    .where(_f.outcome_at <= bindparam("now"))
+)
 
 
 def rule_of(card: Card) -> str | None:
@@ -106,17 +117,10 @@ class SQLSuppressor:
         longest = max(longest_window_days(s) for s in settings.values())
         if longest <= 0:
             return set()
-        f = tables.feedback.c
-        query = (
-            select(f.rule_id, f.reason_system, f.reason_code, f.outcome_at)
-            .where(f.patient == patient)
-            .where(f.rule_id.in_(list(settings)))
-            .where(f.outcome == "overridden")
-            .where(f.outcome_at > now - timedelta(days=longest))
-            .where(f.outcome_at <= now)
-        )
+        params = {"patient": patient, "rules": list(settings),
+                  "since": now - timedelta(days=longest), "now": now}
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(_OVERRIDES, params).all()
         suppressed = set()
         for row in rows:
             reason_id = self._reasons(row.reason_system, row.reason_code) \
