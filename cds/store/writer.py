@@ -3,8 +3,11 @@
 - `record()` never blocks on I/O and never raises: a full queue drops the record, counts
   it and logs (without patient data).
 - A background thread takes up to `batch_size` records, waiting at most `flush_ms` after
-  the first one, and writes them in one transaction. A failed batch is retried once record
-  by record (so one bad record cannot sink the others); what still fails is counted.
+  the first one, and writes them in one transaction. While it waits it sleeps: queueing
+  a record does not wake it (a wake-up per hook call cost the calls more CPU than the
+  writes); a full batch is taken without waiting, and flush()/close() wake it at once.
+  A failed batch is retried once record by record (so one bad record cannot sink the
+  others); what still fails is counted.
 - `flush()` waits until everything queued before it is written; `close()` drains the
   queue and stops the thread.
 - Cards of queued records are kept in a pending map until written, so feedback that
@@ -62,6 +65,7 @@ class AuditWriter:
         self._count = count or (lambda _result, _n: None)
         self._pending: dict[str, PendingCard] = {}
         self._lock = threading.Lock()
+        self._wake = threading.Event()  # set by flush()/close(): stop waiting for a batch
         self._thread: threading.Thread | None = None
         self._closed = False
         self._dropped_logged_at = 0.0
@@ -110,6 +114,7 @@ class AuditWriter:
             self._queue.put(marker, timeout=timeout)
         except queue.Full:
             return False
+        self._wake.set()
         return marker.done.wait(timeout)
 
     def close(self, timeout: float | None = 30.0) -> None:
@@ -124,6 +129,7 @@ class AuditWriter:
         except queue.Full:
             log.error("audit writer did not accept the stop signal; records may be lost")
             return
+        self._wake.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.error("audit writer did not finish within %ss; records may be lost", timeout)
@@ -144,18 +150,19 @@ class AuditWriter:
                     return
 
     def _collect(self) -> tuple[list[AuditRecord], _Marker | None]:
-        """Block for a first record, then gather more until the batch is full or its
-        flush deadline passes. A marker ends the batch early."""
+        """Block for a first record, then let more arrive until the batch could be full or
+        its flush deadline passes (flush()/close() cut the wait short), and take what is
+        queued. A marker ends the batch early."""
         first = self._queue.get()
         if isinstance(first, _Marker):
             return [], first
         batch = [first]
-        deadline = time.monotonic() + self._flush_s
+        if self._queue.qsize() + 1 < self._batch_size:
+            self._wake.wait(self._flush_s)
+        self._wake.clear()
         while len(batch) < self._batch_size:
-            remaining = deadline - time.monotonic()
             try:
-                item = self._queue.get(timeout=remaining) if remaining > 0 \
-                    else self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
             if isinstance(item, _Marker):
