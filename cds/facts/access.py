@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from cds.facts.codes import Code
@@ -35,6 +36,13 @@ def parse_when(value: Any) -> When | None:
     """Parse a FHIR date or dateTime; None when it is not one (or names no real day)."""
     if not isinstance(value, str):
         return None
+    return _parse_text(value)
+
+
+@lru_cache(maxsize=8192)
+def _parse_text(value: str) -> When | None:
+    """`parse_when` of a string. Cached: a patient's history comes back with every hook call,
+    so the same dates are parsed again and again, and a When is immutable."""
     n = len(value)
     try:
         if n == 4:
