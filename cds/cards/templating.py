@@ -10,9 +10,10 @@ the expression's native value (a float stays a number in `doseQuantity.value`); 
 leaves render as text. Keys whose value comes out empty (None, "", {}, []) are left out, so
 an optional element disappears when the binding it refers to is absent.
 
-Speed: creating a Jinja context costs far more than running a compiled template, so one
-`Scope` (the variables of one card) creates one context lazily and every template of the card
-runs in it; a leaf that is only a dotted name (`{{ pain.source }}`) is looked up directly.
+Speed: templates made only of output, `{% if %}` blocks and common expressions run as Python
+closures with Jinja's semantics (`cds.cards.closures`); the others run as compiled Jinja. A
+Jinja context costs far more than running a template, so one `Scope` (the variables of one
+card) creates one context lazily, only if some template or call of the card needs it.
 """
 
 from __future__ import annotations
@@ -27,15 +28,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jinja2 import ChainableUndefined, Undefined
+from jinja2.parser import Parser
 from jinja2.runtime import Context, new_context
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import concat, consume
 
+from cds.cards.closures import Compiler, Unsupported
+
 log = logging.getLogger("cds.cards")
 
 _ONE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.DOTALL)
-_DOTTED = re.compile(r"^\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*$")
-_MISSING = object()
 _ERRORS: contextvars.ContextVar[list[Exception] | None] = contextvars.ContextVar(
     "template_errors", default=None)
 
@@ -91,6 +93,7 @@ def make_environment() -> SandboxedEnvironment:
 
 ENV = make_environment()
 _GLOBALS = dict(ENV.globals)  # range, dict, namespace, ...: copied once, not per context
+_COMPILER = Compiler(ENV, _GLOBALS)
 
 
 class Scope:
@@ -123,10 +126,15 @@ def compile_text(source: str) -> Text:
     if "{" not in source:
         return lambda _scope: source
     template = ENV.from_string(source)
+    try:
+        text = _COMPILER.text(ENV.parse(source))
+    except Unsupported:
+        def text(scope: Scope) -> str:
+            return str(concat(template.root_render_func(scope.context())))
 
     def render(scope: Scope) -> str:
         try:
-            return str(concat(template.root_render_func(scope.context())))
+            return text(scope)
         except Exception as exc:  # a template must never fail a hook call
             _failed(exc, "card template failed; rendered empty")
             return ""
@@ -136,30 +144,17 @@ def compile_text(source: str) -> Text:
 
 @functools.lru_cache(maxsize=4096)
 def _expression(source: str) -> Native:
-    dotted = _DOTTED.match(source)
-    template = ENV.compile_expression(source)._template  # the `{% set result = ... %}` form
+    """An expression as a function of the scope (its value may be Jinja's undefined)."""
+    template = ENV.compile_expression(source)._template  # syntax errors raise here
+    try:
+        return _COMPILER.expression(Parser(ENV, source, state="variable").parse_expression())
+    except Unsupported:
+        def value(scope: Scope) -> Any:
+            context = scope.context()
+            consume(template.root_render_func(context))  # the `{% set result = ... %}` form
+            return context.vars.pop("result", None)
 
-    def slow(scope: Scope) -> Any:
-        context = scope.context()
-        consume(template.root_render_func(context))
-        value = context.vars.pop("result", None)
-        return None if isinstance(value, Undefined) else value
-
-    if dotted is None:
-        return slow
-    first, *rest = dotted.group(1).split(".")
-
-    def fast(scope: Scope) -> Any:
-        value = scope.vars.get(first, _MISSING)
-        for part in rest:
-            if value is None or value is _MISSING:
-                return None
-            if not isinstance(value, Mapping):
-                return slow(scope)  # attribute of another object: let Jinja decide
-            value = value.get(part)
-        return None if value is _MISSING else value
-
-    return fast
+        return value
 
 
 @functools.lru_cache(maxsize=4096)
@@ -201,8 +196,17 @@ def compile_native(node: Any) -> Native:
         value = _pruned(node)
         return lambda _scope: value
     if isinstance(node, dict):
-        parts = {str(k): compile_native(v) for k, v in node.items()}
-        return lambda scope: _prune({k: f(scope) for k, f in parts.items()})
+        parts = [(str(k), compile_native(v)) for k, v in node.items()]
+
+        def mapping(scope: Scope) -> dict[str, Any]:
+            out = {}
+            for key, part in parts:
+                value = part(scope)
+                if not _empty(value):
+                    out[key] = value
+            return out
+
+        return mapping
     if isinstance(node, list):
         items = [compile_native(v) for v in node]
         return lambda scope: _prune([f(scope) for f in items])
@@ -213,16 +217,17 @@ def compile_native(node: Any) -> Native:
 
     def evaluate(scope: Scope) -> Any:
         try:
-            return expression(scope)
+            value = expression(scope)
         except Exception as exc:
             _failed(exc, "resource template expression failed; element left out")
             return None
+        return None if isinstance(value, Undefined) else value
 
     return evaluate
 
 
 def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == {} or value == []
+    return value is None or (isinstance(value, str | dict | list) and not value)
 
 
 def _prune(value: Any) -> Any:
