@@ -29,8 +29,8 @@ CONNECT_TIMEOUT_S = 5
 def make_engine(url: str) -> Engine:
     """An engine that never puts bound parameters (patient data) into error messages."""
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": True}
-    if parsed.get_backend_name() == "sqlite":
+    kwargs: dict[str, Any] = {"hide_parameters": True}
+    if parsed.get_backend_name() == "sqlite":  # a file never drops a connection: no ping
         kwargs["connect_args"] = {"check_same_thread": False}
         if parsed.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool  # one shared in-memory database
@@ -40,7 +40,8 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         # A database that does not answer must fail readiness, not hang it.
         kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
-    return create_engine(parsed, pool_size=5, max_overflow=5, **kwargs)
+    # A server restart or idle timeout drops pooled connections: ping before reuse.
+    return create_engine(parsed, pool_size=5, max_overflow=5, pool_pre_ping=True, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

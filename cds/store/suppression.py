@@ -31,12 +31,12 @@ ReasonIds = (
 )
 DEFAULT = Suppression()
 
-# Built once: constructing the select on every call cost more than running it.
+# Built once: constructing the select on every call cost more than running it. The rules are
+# filtered in Python: a patient has few overrides, and an expanding IN is re-rendered per call.
 _f = tables.feedback.c
 _OVERRIDES = (
     select(_f.rule_id, _f.reason_system, _f.reason_code, _f.outcome_at)
     .where(_f.patient == bindparam("patient"))
-    .where(_f.rule_id.in_(bindparam("rules", expanding=True)))
     .where(_f.outcome == "overridden")
     .where(_f.outcome_at > bindparam("since"))
     .where(_f.outcome_at <= bindparam("now"))
@@ -117,12 +117,13 @@ class SQLSuppressor:
         longest = max(longest_window_days(s) for s in settings.values())
         if longest <= 0:
             return set()
-        params = {"patient": patient, "rules": list(settings),
-                  "since": now - timedelta(days=longest), "now": now}
+        params = {"patient": patient, "since": now - timedelta(days=longest), "now": now}
         with self.engine.connect() as conn:
             rows = conn.execute(_OVERRIDES, params).all()
         suppressed = set()
         for row in rows:
+            if row.rule_id not in settings:
+                continue
             reason_id = self._reasons(row.reason_system, row.reason_code) \
                 if row.reason_code else None
             days = window_days(settings[row.rule_id], reason_id)
