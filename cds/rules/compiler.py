@@ -22,6 +22,7 @@ engine tests `flag == 1.0`, which it shares like any equality.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -46,7 +47,7 @@ class BranchPlan:
     index: int
     patterns: Branch
 
-    @property
+    @functools.cached_property
     def bindings(self) -> tuple[str, ...]:
         return tuple(p.bind for p in self.patterns)
 

@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,15 +34,23 @@ Predicate = Callable[[Any], bool]
 
 def normal(kind: str, value: Any) -> Any:
     """`value` as the catalogue kind wants it, or None when it is not of that kind."""
-    if kind == "number":
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            number = float(value)
-            return number if math.isfinite(number) else None
-        return None
-    if kind == "list":
-        if isinstance(value, list | tuple):
-            return [v for v in value if isinstance(v, str)]
-        return None
+    return _NORMALISERS[kind](value)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _list(value: Any) -> list[str] | None:
+    if isinstance(value, list | tuple):
+        return [v for v in value if isinstance(v, str)]
+    return None
+
+
+def _text(value: Any) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -48,6 +58,10 @@ def normal(kind: str, value: Any) -> Any:
     if isinstance(value, int):
         return str(value)
     return None
+
+
+_NORMALISERS: dict[str, Callable[[Any], Any]] = defaultdict(
+    lambda: _text, {"number": _number, "list": _list})
 
 
 def _predicate(test: Test) -> Predicate:
@@ -63,6 +77,16 @@ class TypePlan:
     name: str
     fields: tuple[tuple[str, str], ...]  # (field, kind) asserted
     flags: tuple[tuple[str, str, str, Predicate], ...]  # (flag, field, kind, holds)
+
+    @functools.cached_property
+    def read(self) -> tuple[tuple[str, str, Callable[[Any], Any]], ...]:
+        """Every field the plan asserts or flags, once each, with its normaliser."""
+        kinds = dict(self.fields) | {name: kind for _flag, name, kind, _holds in self.flags}
+        return tuple((name, kind, _NORMALISERS[kind]) for name, kind in kinds.items())
+
+    @functools.cached_property
+    def asserted(self) -> frozenset[str]:
+        return frozenset(name for name, _kind in self.fields)
 
 
 def _plans(program: Program | None) -> dict[str, TypePlan]:
@@ -115,15 +139,18 @@ class FactPreparer:
             if fid in by_id or fid == SENTINEL_ID:
                 fid = f"{fid}#{index}"
             out: dict[str, Any] = {"id": fid, "type": plan.name, "sid": sid}
-            for name, kind in plan.fields:
+            values: dict[str, Any] = {}  # normalised once, even when several flags read it
+            for name, kind, normalise in plan.read:
                 if name in fact:
-                    value = normal(kind, fact[name])
+                    value = values[name] = normalise(fact[name])
+                    if name not in plan.asserted:
+                        continue
                     if value is None:
                         log.warning("fact %s: %s is not a %s; left out", fid, name, kind)
                     else:
                         out[name] = value
-            for flag, name, kind, holds in plan.flags:
-                if name in fact and holds(normal(kind, fact[name])):
+            for flag, name, _kind, holds in plan.flags:
+                if name in values and holds(values[name]):
                     out[flag] = 1.0
             asserted.append(out)
             by_id[fid] = fact
