@@ -5,9 +5,9 @@ generated module's machinery for every output; for the short texts and one-expre
 of card templates that overhead is most of the cost. This module walks the parsed template
 (`Environment.parse`) and builds a closure per node instead, for the node kinds card
 templates use: names, constants, attribute and item access, filters and tests, inline `if`,
-`and`/`or`/`not`, comparisons, arithmetic without `**`, `~`, literals, calls, and `{% if %}`
-blocks. Anything else (loops, `set`, macros, ...) raises `Unsupported` and the caller keeps
-the Jinja template.
+`and`/`or`/`not`, comparisons, arithmetic without `**`, `~`, literals, calls, `{% if %}`,
+`{% set name = ... %}` and plain `{% for %}` blocks. Anything else (macros, `loop.*`, `for`
+with `else`, ...) raises `Unsupported` and the caller keeps the Jinja template.
 
 Semantics are Jinja's by construction: attribute and item access, calls and filters go
 through the same sandboxed environment methods the generated code calls, a missing name is
@@ -38,6 +38,19 @@ class ScopeLike(Protocol):
     def context(self) -> Context: ...
 
 
+class _Frame:
+    """Variables a template sets (or a loop binds) over those of the card it renders."""
+
+    __slots__ = ("_outer", "vars")
+
+    def __init__(self, outer: ScopeLike, variables: dict[str, Any]) -> None:
+        self._outer = outer
+        self.vars = variables
+
+    def context(self) -> Context:
+        return self._outer.context()
+
+
 Closure = Callable[[ScopeLike], Any]
 _MISSING = object()
 _DICT_ATTRIBUTES = frozenset(dir(dict))
@@ -64,11 +77,14 @@ class Compiler:
     # -- templates --------------------------------------------------------------------
 
     def text(self, template: nodes.Template) -> Callable[[ScopeLike], str]:
-        """A template whose body is output and `{% if %}` blocks, as one text function."""
+        """A template of output, `if`, `set` and simple `for` blocks, as one text function."""
         parts = self._statements(template.body)
+        assigns = any(True for _ in template.find_all(nodes.Assign))
 
         def render(scope: ScopeLike) -> str:
             out: list[str] = []
+            if assigns:  # the template's own `set`s shadow the card's variables
+                scope = _Frame(scope, dict(scope.vars))
             for part in parts:
                 part(scope, out)
             return "".join(out)
@@ -98,7 +114,37 @@ class Compiler:
                     part(scope, out)
 
             return when
+        if isinstance(node, nodes.Assign):
+            return self._assign(node)
+        if isinstance(node, nodes.For):
+            return self._for(node)
         raise Unsupported(type(node).__name__)
+
+    def _assign(self, node: nodes.Assign) -> Callable[[ScopeLike, list[str]], None]:
+        if not isinstance(node.target, nodes.Name):
+            raise Unsupported("set of several names")
+        name, value = node.target.name, self.expression(node.node)
+
+        def assign(scope: ScopeLike, _out: list[str]) -> None:
+            scope.vars[name] = value(scope)
+
+        return assign
+
+    def _for(self, node: nodes.For) -> Callable[[ScopeLike, list[str]], None]:
+        """A loop without `loop.*`, `else`, a filter or recursion; each pass its own frame."""
+        if not isinstance(node.target, nodes.Name) or node.else_ or node.test is not None \
+                or node.recursive or any(n.name == "loop" for n in node.find_all(nodes.Name)):
+            raise Unsupported("for loop beyond a plain one")
+        name, items, body = node.target.name, self.expression(node.iter), \
+            self._statements(node.body)
+
+        def loop(scope: ScopeLike, out: list[str]) -> None:
+            for item in items(scope):
+                inner = _Frame(scope, {**scope.vars, name: item})
+                for part in body:
+                    part(inner, out)
+
+        return loop
 
     def _output(self, node: nodes.Node) -> Callable[[ScopeLike], str]:
         if isinstance(node, nodes.TemplateData):
