@@ -32,17 +32,12 @@ class When(NamedTuple):
     date: str
 
 
-def parse_when(value: Any) -> When | None:
-    """Parse a FHIR date or dateTime; None when it is not one (or names no real day)."""
-    if not isinstance(value, str):
-        return None
-    return _parse_text(value)
-
-
 @lru_cache(maxsize=8192)
-def _parse_text(value: str) -> When | None:
-    """`parse_when` of a string. Cached: a patient's history comes back with every hook call,
-    so the same dates are parsed again and again, and a When is immutable."""
+def parse_when(value: str) -> When | None:
+    """Parse a FHIR date or dateTime; None when it is not one (or names no real day).
+
+    Cached: a patient's history comes back with every hook call, so the same dates are parsed
+    again and again, and a When is immutable."""
     n = len(value)
     try:
         if n == 4:
@@ -65,9 +60,14 @@ def _parse_text(value: str) -> When | None:
     return When(day, day * DAY_SECONDS, d.isoformat())
 
 
+_NUMBERS = (int, float)
+
+
 def number(value: Any) -> float | None:
     """A JSON number as float; None for anything else (bool and numeric strings included)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if type(value) is float:  # the usual case, answered before the general checks
+        return value
+    if isinstance(value, bool) or not isinstance(value, _NUMBERS):
         return None
     return float(value)
 
@@ -122,11 +122,16 @@ class Ctx:
     now_day: int = 0
     now_ts: float = 0.0
     _anonymous: int = 0
+    _latest_ts: float = 0.0  # the newest plausible timestamp: tomorrow at this time
+    _own_subject: str | None = None  # "Patient/<id>", when that is the only way to write it
 
     def __post_init__(self) -> None:
         now = self.now if self.now.tzinfo else self.now.replace(tzinfo=UTC)
         self.now_ts = now.timestamp()
         self.now_day = now.astimezone(UTC).date().toordinal() - EPOCH_ORDINAL
+        self._latest_ts = self.now_ts + DAY_SECONDS
+        if self.patient_id is not None and "/" not in self.patient_id:
+            self._own_subject = f"Patient/{self.patient_id}"
 
     def note(self, kind: str, message: str, ref: str | None = None) -> None:
         self.notes.append(DataNote(kind, message, ref))
@@ -142,11 +147,11 @@ class Ctx:
         """A date that must exist and be plausible: not before 1900, not after tomorrow."""
         if value is None:
             return None
-        found = parse_when(value)
+        found = parse_when(value) if isinstance(value, str) else None
         if found is None:
             self.note("invalid-resource", f"{what} is not a valid FHIR date; skipped", ref)
             return None
-        if found.day < MIN_DAY or found.ts > self.now_ts + DAY_SECONDS:
+        if found.day < MIN_DAY or found.ts > self._latest_ts:
             self.note("invalid-resource", f"{what} {found.date} is impossible; skipped", ref)
             return None
         return found
@@ -157,6 +162,8 @@ class Ctx:
             return False
         subject = resource.get("subject") or resource.get("patient")
         target = subject.get("reference") if isinstance(subject, dict) else None
+        if target is not None and target == self._own_subject:  # the usual case, quickly
+            return False
         if not isinstance(target, str) or "Patient/" not in target:
             return False
         if target.rsplit("Patient/", 1)[1].split("/", 1)[0] == self.patient_id:

@@ -42,6 +42,12 @@ class FactConfig:
         object.__setattr__(self, "vs_index", ValueSetIndex(self.valuesets))
 
     @cached_property
+    def measure_defs_by_code(self) -> dict[Code, tuple[MeasureDef, ...]]:
+        """`measures_by_code` with the definitions themselves (looked up for every reading)."""
+        return {code: tuple(self.measures[mid] for mid in ids)
+                for code, ids in self.measures_by_code.items()}
+
+    @cached_property
     def valueset_ids(self) -> frozenset[str]:
         return frozenset(self.valuesets)
 

@@ -3,18 +3,24 @@ measure, `missing` measures, trends, dose responses and per-patient totals."""
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 from cds.facts.access import Ctx
 from cds.facts.computed import computed_readings, latest_per_day
 from cds.facts.packdefs import MeasureDef
 from cds.facts.readings import Reading
-from cds.facts.trends import current_series, trend_fact
+from cds.facts.trends import TS, current_series, trend_fact
+
+_DAY = attrgetter("day")
+_METHOD = attrgetter("method")
 
 
 def _dedupe(readings: list[Reading]) -> list[Reading]:
     """A questionnaire score and an Observation of the same code on the same day count once:
     the Observation is kept."""
+    if "questionnaire" not in map(_METHOD, readings):
+        return readings
     observed = {(r.day, r.series) for r in readings if r.method == "observation"}
     if not observed:
         return readings
@@ -22,8 +28,16 @@ def _dedupe(readings: list[Reading]) -> list[Reading]:
             if r.method != "questionnaire" or (r.day, r.series) not in observed]
 
 
+def _latest(readings: list[Reading]) -> Reading:
+    """The newest reading; of several at the same moment, the first Observation (else the
+    first one)."""
+    newest = max(map(TS, readings))
+    tied = [r for r in readings if r.ts == newest]
+    return next((r for r in tied if r.method == "observation"), tied[0])
+
+
 def _measure_fact(m: MeasureDef, readings: list[Reading], ctx: Ctx) -> dict[str, Any]:
-    latest = max(readings, key=lambda r: (r.ts, r.method == "observation"))
+    latest = _latest(readings)
     value, method = latest.value, latest.method
     if m.mean_nights:
         nights = [r for day, r in latest_per_day(readings).items()
@@ -60,12 +74,12 @@ def measure_facts(readings: list[Reading], patient: dict[str, Any], ctx: Ctx
                 if trend is not None:
                     facts.append(trend)
         if m.lookback_days is not None:
-            ages = [ctx.now_day - r.day for r in found or ()]
-            if not ages or min(ages) > m.lookback_days:
+            age = ctx.now_day - max(map(_DAY, found)) if found else None
+            if age is None or age > m.lookback_days:
                 missing: dict[str, Any] = {"id": f"missing:{mid}", "type": "missing",
                                            "measure": mid, "lookback_days": m.lookback_days}
-                if ages:
-                    missing["last_age_days"] = float(min(ages))
+                if age is not None:
+                    missing["last_age_days"] = float(age)
                 facts.append(missing)
     return facts, by_measure
 

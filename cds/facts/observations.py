@@ -10,10 +10,11 @@ Exercise Vital Sign questions in one panel) are read the same way with the paren
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from cds.facts.access import Ctx, When, codings, number
-from cds.facts.codes import UCUM
+from cds.facts.codes import UCUM, Code
 from cds.facts.readings import Reading, coding_score, readings_for
 
 FINAL = frozenset({"final", "amended", "corrected"})
@@ -64,12 +65,12 @@ def _value(holder: dict[str, Any], ctx: Ctx, ref: str) -> tuple[float, str | Non
     return None  # no value (e.g. dataAbsentReason): nothing to report
 
 
-def _measured(holder: dict[str, Any], ctx: Ctx) -> list[tuple[str, str]]:
+def _measured(holder: dict[str, Any], by_code: Mapping[Code, Any]) -> list[Code]:
+    """The codes of the holder's `code` that feed a measure, in coding order."""
     concept = holder.get("code")
     raw = concept.get("coding") if isinstance(concept, dict) else None
     if not isinstance(raw, list):
         return []
-    by_code = ctx.config.measures_by_code
     keys = []
     for c in raw:
         code = c.get("code") if isinstance(c, dict) else None
@@ -86,15 +87,14 @@ def observation(obs: dict[str, Any], ctx: Ctx, ref: str) -> list[Reading]:
     if not isinstance(obs.get("code"), dict):
         ctx.note("invalid-resource", "Observation.code is not a CodeableConcept; skipped", ref)
         return []
-    own = _measured(obs, ctx)
+    by_code = ctx.config.measures_by_code
+    own = _measured(obs, by_code)
     components = obs.get("component")
-    parts: list[tuple[dict[str, Any], list[tuple[str, str]]]] = []
-    if own:
-        parts.append((obs, own))
+    parts: list[tuple[dict[str, Any], list[Code]]] = [(obs, own)] if own else []
     if isinstance(components, list):
         for comp in components:
             if isinstance(comp, dict):
-                keys = _measured(comp, ctx)
+                keys = _measured(comp, by_code)
                 if keys:
                     parts.append((comp, keys))
     if not parts:
@@ -105,9 +105,6 @@ def observation(obs: dict[str, Any], ctx: Ctx, ref: str) -> list[Reading]:
     out: list[Reading] = []
     for holder, keys in parts:
         found = _value(holder, ctx, ref)
-        if found is None:
-            continue
-        value, unit = found
-        for key in keys[:1]:  # several codings of one concept: the first known one
-            out.extend(readings_for(ctx, key, value, unit, when, ref, "observation"))
+        if found is not None:  # several codings of one concept: the first known one counts
+            out.extend(readings_for(ctx, keys[0], *found, when, ref, "observation"))
     return out

@@ -12,6 +12,7 @@ answered items that are measures themselves (PHQ-9 item 9) are still reported.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from cds.facts.access import Ctx, code_keys, number
@@ -22,12 +23,12 @@ COMPLETED = frozenset({"completed", "amended"})
 _UNSCORED = -1.0e9  # answered, but with nothing we may score
 
 
-def _keys(item: dict[str, Any], ctx: Ctx) -> list[str]:
+def _keys(item: dict[str, Any], aliases: Mapping[str, str]) -> list[str]:
     keys: list[str] = []
     link = item.get("linkId")
     if isinstance(link, str):
         key = link.lstrip("/")
-        keys.append(ctx.config.link_aliases.get(key, key))
+        keys.append(aliases.get(key, key))
     if "definition" not in item and "code" not in item:
         return keys
     definition = item.get("definition")
@@ -56,13 +57,14 @@ def _answer(answer: Any, ctx: Ctx) -> float:
 def _collect(items: Any, ctx: Ctx, out: dict[str, float]) -> None:
     if not isinstance(items, list):
         return
+    aliases = ctx.config.link_aliases
     for item in items:
         if not isinstance(item, dict):
             continue
         answers = item.get("answer")
         if isinstance(answers, list) and answers:
             value = _answer(answers[0], ctx)
-            for key in _keys(item, ctx):
+            for key in _keys(item, aliases):
                 out.setdefault(key, value)
             for answer in answers:
                 if isinstance(answer, dict) and "item" in answer:
@@ -98,12 +100,13 @@ def _score(inst: InstrumentDef, answers: dict[str, float], primary: bool, ctx: C
            ref: str) -> float | None:
     values: list[float] = []
     missing = 0
+    low, high = inst.item_low, inst.item_high
     for item in inst.items:
         value = answers.get(item.key)
         if value is None or value == _UNSCORED:
             missing += 1
             continue
-        if not inst.item_low <= value <= inst.item_high:
+        if not low <= value <= high:
             if primary:
                 ctx.note("unusable-value", f"{inst.title} item {item.key}: answer {value:g} is "
                          f"outside {inst.item_low:g}-{inst.item_high:g}", ref)
@@ -136,7 +139,7 @@ def questionnaire_response(qr: dict[str, Any], ctx: Ctx, ref: str,
     when = ctx.when(qr["authored"], ref, "authored")
     if when is None:
         return []
-    if any(v == _UNSCORED for v in answers.values()):
+    if _UNSCORED in answers.values():
         ctx.note("unusable-value", f"{inst.title}: an answer has no ordinal value or known "
                  "answer code and was not scored", ref)
     config = ctx.config
@@ -145,10 +148,10 @@ def questionnaire_response(qr: dict[str, Any], ctx: Ctx, ref: str,
         score = _score(target, answers, target is inst, ctx, ref)
         if score is not None:
             out.extend(readings_for(ctx, target.total, score, None, when, ref, "questionnaire"))
+    item_codes, totals, measured = config.item_codes, config.total_codes, config.measures_by_code
     for key, value in answers.items():
-        code = config.item_codes.get(key)
-        if (code is None or code in config.total_codes or code not in config.measures_by_code
-                or value == _UNSCORED):
+        code = item_codes.get(key)
+        if code is None or code in totals or code not in measured or value == _UNSCORED:
             continue
         if key in inst.keys and not inst.item_low <= value <= inst.item_high:
             continue  # already noted while scoring

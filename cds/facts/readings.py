@@ -54,10 +54,11 @@ def readings_for(ctx: Ctx, code: Code, value: float, unit: str | None, when: Whe
                  method: str) -> list[Reading]:
     """Readings of every measure `code` feeds, in each measure's canonical unit."""
     out: list[Reading] = []
-    for mid in ctx.config.measures_by_code.get(code, ()):
-        m = ctx.config.measures[mid]
+    unit_key = unit.strip().lower() if unit else ""
+    day, ts, date = when
+    for m in ctx.config.measure_defs_by_code.get(code, ()):
         if unit:
-            factor = m.units.get(unit.strip().lower())
+            factor = m.units.get(unit_key)
             if factor is None:
                 ctx.note("unit", f"{code[1]}: unit '{unit[:20]}' is not accepted "
                          f"(expected {m.unit}); value skipped", ref)
@@ -72,5 +73,5 @@ def readings_for(ctx: Ctx, code: Code, value: float, unit: str | None, when: Whe
             ctx.note("unusable-value", f"{code[1]}: {canonical:g} {m.unit} is outside the "
                      f"plausible range {m.low:g}-{m.high:g}; skipped", ref)
             continue
-        out.append(Reading(mid, canonical, when.day, when.ts, when.date, ref, method, code[1]))
+        out.append(Reading(m.id, canonical, day, ts, date, ref, method, code[1]))
     return out

@@ -17,18 +17,21 @@ needs from as few as two readings).
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 from cds.facts.packdefs import TrendDef
 from cds.facts.readings import Reading
+
+TS = attrgetter("ts")  # a sort key that costs no Python call per reading
 
 
 def current_series(readings: list[Reading]) -> list[Reading]:
     """Readings sharing the newest reading's series, oldest first."""
     if not readings:
         return []
-    newest = max(readings, key=lambda r: r.ts)
-    return sorted((r for r in readings if r.series == newest.series), key=lambda r: r.ts)
+    series = max(readings, key=TS).series
+    return sorted([r for r in readings if r.series == series], key=TS)
 
 
 def pick(series: list[Reading], trend: TrendDef, now_day: int) -> list[Reading]:
