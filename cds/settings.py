@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     audit_queue_size: int = Field(default=10_000, ge=10)
     audit_batch_size: int = Field(default=200, ge=1)
     audit_flush_ms: int = Field(default=200, ge=1)
+    suppression_refresh_ms: int = Field(
+        default=1000, ge=0,
+        description="How often the patients with overridden cards are re-read from the "
+        "database: an override made through another replica applies here within this time.",
+    )
 
     @field_validator("cors_origins", "fhir_server_allow", "jwt_algorithms", mode="before")
     @classmethod

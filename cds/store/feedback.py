@@ -51,6 +51,7 @@ class FeedbackStore:
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         grace_s: float = 0.0,
+        on_override: Callable[[str | None], None] | None = None,
     ) -> None:
         self.engine = engine
         self.pseudonymise = pseudonymise
@@ -58,6 +59,7 @@ class FeedbackStore:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.metrics = metrics
         self.grace_s = grace_s
+        self.on_override = on_override
 
     def record_feedback(self, service_id: str, items: list[Feedback]) -> None:
         """Store every item whose card this service issued; then raise UnknownCard naming
@@ -104,6 +106,10 @@ class FeedbackStore:
                 card = issued[item.card]
                 if _insert_once(conn, _row(service_id, item, card, received)):
                     new.append((card.rule_id, item.outcome))
+        if self.on_override is not None:
+            for item in items:
+                if item.outcome == "overridden":
+                    self.on_override(issued[item.card].patient)
         if self.metrics is not None:
             for rule_id, outcome in new:
                 self.metrics.feedback.labels(rule=rule_id or "-", outcome=outcome).inc()

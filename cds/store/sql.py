@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 from cds.hooks.models import Card, Feedback
 from cds.metrics import Metrics
@@ -21,6 +21,7 @@ from cds.store.audit import AuditRows, Rows, write_rows
 from cds.store.database import Database, safe_url
 from cds.store.feedback import Clock, FeedbackStore
 from cds.store.interfaces import AuditRecord
+from cds.store.overridden import OverriddenPatients
 from cds.store.suppression import ReasonIds, RuleSuppression, SQLSuppressor
 from cds.store.writer import AuditWriter
 
@@ -41,6 +42,7 @@ class SQLStore:
         queue_size: int = 10_000,
         batch_size: int = 200,
         flush_ms: int = 200,
+        suppression_refresh_ms: int = 1000,
         clock: Clock | None = None,
     ) -> None:
         self.database = database
@@ -51,8 +53,13 @@ class SQLStore:
             flush_ms=flush_ms, count=self._count_writes,
         )
         self.metrics.track_queue_depth(lambda: self.writer.depth)
+        self.overridden = OverriddenPatients(
+            database.engine, clock or (lambda: datetime.now(UTC)),
+            refresh_s=suppression_refresh_ms / 1000.0,
+        )
         self.suppressor = SQLSuppressor(
-            database.engine, database.pseudonymiser, rules, reasons, metrics=self.metrics
+            database.engine, database.pseudonymiser, rules, reasons, metrics=self.metrics,
+            overridden=self.overridden,
         )
         self.feedback = FeedbackStore(
             database.engine, database.pseudonymiser, self.writer.pending_card,
@@ -60,6 +67,7 @@ class SQLStore:
             # Another replica writes its audit within flush_ms: wait about that long once
             # before calling a card unknown.
             grace_s=min(GRACE_CAP_S, 2 * flush_ms / 1000.0),
+            on_override=self.overridden.add,
         )
 
     @classmethod
@@ -78,7 +86,8 @@ class SQLStore:
             database, rules=rules, reasons=reasons, metrics=metrics,
             keep_raw_patient_id=settings.audit_raw_patient_id,
             queue_size=settings.audit_queue_size, batch_size=settings.audit_batch_size,
-            flush_ms=settings.audit_flush_ms, clock=clock,
+            flush_ms=settings.audit_flush_ms,
+            suppression_refresh_ms=settings.suppression_refresh_ms, clock=clock,
         )
 
     # --- lifecycle ---------------------------------------------------------------------

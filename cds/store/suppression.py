@@ -19,6 +19,7 @@ from cds.hooks.models import Card
 from cds.metrics import Metrics
 from cds.rules.schema import Suppression
 from cds.store import tables
+from cds.store.overridden import OverriddenPatients
 from cds.store.pseudonym import Pseudonymiser
 
 log = logging.getLogger("cds.store.suppression")
@@ -72,12 +73,14 @@ class SQLSuppressor:
         reasons: ReasonIds | None = None,
         *,
         metrics: Metrics | None = None,
+        overridden: OverriddenPatients | None = None,
     ) -> None:
         self.engine = engine
         self.pseudonymise = pseudonymise
         self._rules = _as_callable(rules) if rules is not None else (lambda _rule: None)
         self._reasons = _reason_callable(reasons)
         self.metrics = metrics
+        self.overridden = overridden
 
     def suppression_of(self, rule_id: str) -> Suppression:
         return self._rules(rule_id) or DEFAULT
@@ -90,6 +93,8 @@ class SQLSuppressor:
         patient = self.pseudonymise(patient_id)
         settings = {rule: self.suppression_of(rule) for c in cards if (rule := rule_of(c))}
         if patient is None or not settings:
+            return cards
+        if self.overridden is not None and not self.overridden.may_have(patient):
             return cards
         try:
             suppressed = self._suppressed_rules(patient, settings, now)

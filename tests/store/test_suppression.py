@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from datetime import timedelta
+
+from sqlalchemy import event, insert, text
 
 from cds.rules.schema import Suppression
+from cds.store import tables
 from tests.store.records import REASON_SYSTEM, accepted, audit, card, overridden
 
 RULES = {
@@ -110,3 +113,64 @@ def test_cards_without_a_patient_are_never_suppressed(make_store, clock):
     store = make_store(rules=RULES, reasons=REASONS)
     cards = [card("R02")]
     assert store.filter(None, cards, clock.now) == cards
+
+
+def _feedback_queries(store) -> list[str]:
+    seen: list[str] = []
+    event.listen(store.database.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_rest: seen.append(statement)
+                 if "cds_feedback" in statement else None)
+    return seen
+
+
+def test_calls_for_patients_without_overrides_do_not_query_the_feedback_table(
+        make_store, clock):
+    store = make_store(rules=RULES, reasons=REASONS, suppression_refresh_ms=60_000)
+    override(store, clock, "R02")
+    queries = _feedback_queries(store)
+    for _ in range(5):
+        assert rules_shown(store, clock, patient="never-overridden") == ["R02", "R09", "R11"]
+    assert len(queries) == 1  # the first call reads the overridden patients, once
+    assert rules_shown(store, clock) == ["R09", "R11"]  # this patient: the window query
+    assert len(queries) == 2
+
+
+def test_another_replicas_override_applies_here_once_the_set_is_refreshed(make_store, clock):
+    first = make_store(key=None, rules=RULES, reasons=REASONS)
+    second = make_store(key=None, rules=RULES, reasons=REASONS, suppression_refresh_ms=60_000)
+    seconds = [1000.0]
+    second.overridden.monotonic = lambda: seconds[0]
+    assert "R02" in rules_shown(second, clock)  # read: nobody overridden yet
+    override(first, clock, "R02")
+    first.flush()
+    seconds[0] += 30
+    assert "R02" in rules_shown(second, clock)  # within the refresh interval: not yet seen
+    seconds[0] += 31
+    assert "R02" not in rules_shown(second, clock)
+
+
+def test_an_override_committed_late_is_still_found_by_the_next_refresh(make_store, clock):
+    store = make_store(rules=RULES, reasons=REASONS, suppression_refresh_ms=0)
+    assert "R02" in rules_shown(store, clock)
+    shown = card("R02")
+    store.record(audit([shown], time=clock.now))
+    store.flush()
+    patient = store.database.pseudonymiser("patient-123")
+    clock.advance(seconds=5)
+    # Received (timestamped) before the last refresh, committed after it.
+    with store.database.engine.begin() as conn:
+        conn.execute(insert(tables.feedback).values(
+            key="late", card_uuid=shown.uuid, service="pv", rule_id="R02", patient=patient,
+            outcome="overridden", accepted=[], outcome_at=clock.now - timedelta(seconds=20),
+            received_at=clock.now - timedelta(seconds=20)))
+    assert "R02" not in rules_shown(store, clock)
+
+
+def test_while_the_overridden_set_cannot_be_read_every_call_queries(make_store, clock):
+    store = make_store(rules=RULES, reasons=REASONS, start=False)
+    with store.database.engine.begin() as conn:
+        conn.execute(text("DROP TABLE cds_feedback"))
+    assert rules_shown(store, clock) == ["R02", "R09", "R11"]
+    value = store.metrics.registry.get_sample_value(
+        "cds_errors_total", {"kind": "suppression-unavailable"})
+    assert value == 1
