@@ -65,8 +65,10 @@ _NUMBERS = (int, float)
 
 def number(value: Any) -> float | None:
     """A JSON number as float; None for anything else (bool and numeric strings included)."""
-    if type(value) is float:  # the usual case, answered before the general checks
+    if type(value) is float:  # the usual cases, answered before the general checks
         return value
+    if type(value) is int:
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, _NUMBERS):
         return None
     return float(value)

@@ -77,10 +77,7 @@ def _cockcroft_gault(m: MeasureDef, spec: ComputeDef, by_measure: dict[str, list
 def computed_readings(by_measure: dict[str, list[Reading]], patient: dict[str, object],
                       ctx: Ctx) -> None:
     """Add the readings of every computed measure to `by_measure` (in place)."""
-    for m in ctx.config.measures.values():
-        spec = m.compute
-        if spec is None:
-            continue
+    for m, spec in ctx.config.computed_measures:
         if spec.kind == "product":
             made = _product(m, spec, by_measure, ctx)
         else:

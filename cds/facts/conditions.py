@@ -23,14 +23,17 @@ def _is_active(cond: dict[str, Any]) -> bool:
     return clinical in ACTIVE
 
 
-def coded_fields(concept: Any, kind: str, ctx: Ctx) -> dict[str, Any]:
-    """code / system / display / valuesets of a CodeableConcept: the code shown is the first
-    coding that belongs to a value set (else the first coding)."""
+def coded_fields(concept: Any, found: list[dict[str, Any]], kind: str, ctx: Ctx
+                 ) -> dict[str, Any]:
+    """code / system / display / valuesets of a CodeableConcept whose `codings` are `found`:
+    the code shown is the first coding that belongs to a value set (else the first coding)."""
     index = ctx.config.vs_index
-    found = codings(concept)
     keys = keys_of(found)
-    chosen = next((c for c, k in zip(found, keys, strict=True) if index.contains(kind, k)),
-                  found[0] if found else None)
+    chosen = found[0] if found else None
+    for coding, key in zip(found, keys, strict=True):
+        if index.contains(kind, key):
+            chosen = coding
+            break
     out: dict[str, Any] = {"valuesets": index.of(kind, keys)}
     display = display_of(concept, chosen, found)
     if display:
@@ -44,11 +47,13 @@ def coded_fields(concept: Any, kind: str, ctx: Ctx) -> dict[str, Any]:
 def condition_fact(cond: dict[str, Any], ctx: Ctx, ref: str) -> dict[str, Any] | None:
     if not _is_active(cond):
         return None
-    if not codings(cond.get("code")):
+    concept = cond.get("code")
+    found = codings(concept)
+    if not found:
         ctx.note("invalid-resource", "the Condition has no coded code; skipped", ref)
         return None
     fact: dict[str, Any] = {"id": f"cond:{ref}", "type": "condition", "source": ref}
-    fact.update(coded_fields(cond.get("code"), "condition", ctx))
+    fact.update(coded_fields(concept, found, "condition", ctx))
     onset = None
     for key in ("onsetDateTime", "recordedDate"):
         if key in cond:

@@ -16,7 +16,7 @@ from cds.facts.codes import Code
 from cds.facts.instruments_yaml import parse_instruments
 from cds.facts.measures_yaml import parse_measures
 from cds.facts.medications_yaml import parse_medications
-from cds.facts.packdefs import DrugMap, InstrumentDef, MeasureDef, ValueSetDef
+from cds.facts.packdefs import ComputeDef, DrugMap, InstrumentDef, MeasureDef, ValueSetDef
 from cds.facts.valuesets import ValueSetIndex, load_valuesets
 from cds.facts.yamlfile import YamlFile
 
@@ -65,9 +65,18 @@ class FactConfig:
         return {c: inst.id for inst in self.instruments.values() for c in inst.codes}
 
     @cached_property
-    def item_codes(self) -> dict[str, Code]:
-        """Item key (linkId form) -> item code, over all instruments."""
-        return {item.key: item.code for inst in self.instruments.values() for item in inst.items}
+    def measured_items(self) -> dict[str, Code]:
+        """Item key (linkId form) -> item code, for the items that are measures themselves
+        (PHQ-9 item 9) rather than instrument totals."""
+        codes = {item.key: item.code for inst in self.instruments.values() for item in inst.items}
+        totals = {inst.total for inst in self.instruments.values()}
+        return {key: code for key, code in codes.items()
+                if code not in totals and code in self.measures_by_code}
+
+    @cached_property
+    def computed_measures(self) -> tuple[tuple[MeasureDef, ComputeDef], ...]:
+        """The measures computed from others, in measures.yaml order, with their formula."""
+        return tuple((m, m.compute) for m in self.measures.values() if m.compute is not None)
 
     @cached_property
     def link_aliases(self) -> dict[str, str]:
@@ -78,10 +87,6 @@ class FactConfig:
         """Instrument id -> itself and the instruments scored from its items (score_from)."""
         return {iid: (inst, *(o for o in self.instruments.values() if iid in o.score_from))
                 for iid, inst in self.instruments.items()}
-
-    @cached_property
-    def total_codes(self) -> frozenset[Code]:
-        return frozenset(inst.total for inst in self.instruments.values())
 
 
 def local_codesystem(rules_dir: Path) -> str:

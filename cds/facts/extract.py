@@ -51,11 +51,13 @@ class _Run:
         self.medications: dict[str, dict[str, Any]] = {}
         self.questionnaires: dict[str, dict[str, Any]] = {}
         for res in resources:
-            rid = res.get("id")
             rtype = res.get("resourceType")
-            if rtype == "Medication" and isinstance(rid, str):
-                self.medications[f"Medication/{rid}"] = res
+            if rtype == "Medication":
+                rid = res.get("id")
+                if isinstance(rid, str):
+                    self.medications[f"Medication/{rid}"] = res
             elif rtype == "Questionnaire":
+                rid = res.get("id")
                 if isinstance(rid, str):
                     self.questionnaires[f"Questionnaire/{rid}"] = res
                 if isinstance(res.get("url"), str):

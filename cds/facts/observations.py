@@ -21,9 +21,10 @@ FINAL = frozenset({"final", "amended", "corrected"})
 
 
 def _effective(obs: dict[str, Any], ctx: Ctx, ref: str) -> When | None:
-    for key in ("effectiveDateTime", "effectiveInstant"):
-        if key in obs:
-            return ctx.when(obs[key], ref, key)
+    if "effectiveDateTime" in obs:
+        return ctx.when(obs["effectiveDateTime"], ref, "effectiveDateTime")
+    if "effectiveInstant" in obs:
+        return ctx.when(obs["effectiveInstant"], ref, "effectiveInstant")
     period = obs.get("effectivePeriod")
     if isinstance(period, dict) and (period.get("end") or period.get("start")):
         key = "end" if period.get("end") else "start"
@@ -65,20 +66,22 @@ def _value(holder: dict[str, Any], ctx: Ctx, ref: str) -> tuple[float, str | Non
     return None  # no value (e.g. dataAbsentReason): nothing to report
 
 
-def _measured(holder: dict[str, Any], by_code: Mapping[Code, Any]) -> list[Code]:
-    """The codes of the holder's `code` that feed a measure, in coding order."""
+def _measure_code(holder: dict[str, Any], by_code: Mapping[Code, Any]) -> Code | None:
+    """The first code of the holder's `code` that feeds a measure (several codings of one
+    concept: the first known one counts). Every coding is still looked at, so a malformed one
+    (an unhashable system) fails the resource wherever it stands."""
     concept = holder.get("code")
     raw = concept.get("coding") if isinstance(concept, dict) else None
     if not isinstance(raw, list):
-        return []
-    keys = []
+        return None
+    first = None
     for c in raw:
         code = c.get("code") if isinstance(c, dict) else None
         if isinstance(code, str):
             key = (c.get("system") or "", code)
-            if key in by_code:
-                keys.append(key)
-    return keys
+            if key in by_code and first is None:
+                first = key
+    return first
 
 
 def observation(obs: dict[str, Any], ctx: Ctx, ref: str) -> list[Reading]:
@@ -88,23 +91,24 @@ def observation(obs: dict[str, Any], ctx: Ctx, ref: str) -> list[Reading]:
         ctx.note("invalid-resource", "Observation.code is not a CodeableConcept; skipped", ref)
         return []
     by_code = ctx.config.measures_by_code
-    own = _measured(obs, by_code)
+    own = _measure_code(obs, by_code)
     components = obs.get("component")
-    parts: list[tuple[dict[str, Any], list[Code]]] = [(obs, own)] if own else []
+    parts: list[tuple[dict[str, Any], Code]] = [] if own is None else [(obs, own)]
     if isinstance(components, list):
         for comp in components:
             if isinstance(comp, dict):
-                keys = _measured(comp, by_code)
-                if keys:
-                    parts.append((comp, keys))
+                code = _measure_code(comp, by_code)
+                if code is not None:
+                    parts.append((comp, code))
     if not parts:
         return []  # not a measure of this pack
     when = _effective(obs, ctx, ref)
     if when is None:
         return []
     out: list[Reading] = []
-    for holder, keys in parts:
+    for holder, code in parts:
         found = _value(holder, ctx, ref)
-        if found is not None:  # several codings of one concept: the first known one counts
-            out.extend(readings_for(ctx, keys[0], *found, when, ref, "observation"))
+        if found is not None:
+            value, unit = found
+            out += readings_for(ctx, code, value, unit, when, ref, "observation")
     return out

@@ -148,10 +148,10 @@ def questionnaire_response(qr: dict[str, Any], ctx: Ctx, ref: str,
         score = _score(target, answers, target is inst, ctx, ref)
         if score is not None:
             out.extend(readings_for(ctx, target.total, score, None, when, ref, "questionnaire"))
-    item_codes, totals, measured = config.item_codes, config.total_codes, config.measures_by_code
+    measured = config.measured_items
     for key, value in answers.items():
-        code = item_codes.get(key)
-        if code is None or code in totals or code not in measured or value == _UNSCORED:
+        code = measured.get(key)
+        if code is None or value == _UNSCORED:
             continue
         if key in inst.keys and not inst.item_low <= value <= inst.item_high:
             continue  # already noted while scoring

@@ -40,12 +40,14 @@ def referral_fact(res: dict[str, Any], ctx: Ctx, ref: str) -> dict[str, Any] | N
     status = res.get("status")
     if not isinstance(status, str) or status in EXCLUDED[rtype]:
         return None
-    if not codings(res.get("code")):
+    concept = res.get("code")
+    found = codings(concept)
+    if not found:
         ctx.note("invalid-resource", f"the {rtype} has no coded code; skipped", ref)
         return None
     fact: dict[str, Any] = {"id": f"ref:{ref}", "type": "referral", "source": ref,
                             "resource": rtype.lower(), "status": status.lower()}
-    fact.update(coded_fields(res.get("code"), "referral", ctx))
+    fact.update(coded_fields(concept, found, "referral", ctx))
     age = _when(res, rtype, ctx, ref)
     if age is not None:
         fact["age_days"] = age

@@ -48,10 +48,9 @@ def pick(series: list[Reading], trend: TrendDef, now_day: int) -> list[Reading]:
     return picked
 
 
-def _direction(values: list[float], trend: TrendDef) -> str:
+def _direction(values: list[float], nondecreasing: bool, trend: TrendDef) -> str:
     first, last = values[0], values[-1]
     delta = last - first
-    nondecreasing = all(b >= a for a, b in zip(values, values[1:], strict=False))
     pct = 100 * delta / first if first > 0 else None
     if nondecreasing and delta > 0 and (
             delta >= trend.worsening_min_delta
@@ -81,15 +80,15 @@ def trend_fact(measure: str, readings: list[Reading], trend: TrendDef,
     if len(picked) >= 2:
         values = [r.value for r in picked]
         first, last = values[0], values[-1]
+        nondecreasing = all(b >= a for a, b in zip(values, values[1:], strict=False))
         fact.update({
             "first": first, "last": last, "delta": round(last - first, 6),
             "span_days": float(picked[-1].day - picked[0].day),
             "first_date": picked[0].date, "last_date": picked[-1].date,
-            "nondecreasing": "yes" if all(b >= a for a, b in zip(values, values[1:],
-                                                                  strict=False)) else "no",
+            "nondecreasing": "yes" if nondecreasing else "no",
         })
         if first > 0:
             fact["pct_change"] = round(100 * (last - first) / first, 1)
         if len(picked) == trend.n:
-            fact["direction"] = _direction(values, trend)
+            fact["direction"] = _direction(values, nondecreasing, trend)
     return fact

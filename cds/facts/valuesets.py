@@ -13,7 +13,7 @@ carries `valuesets: [ids]`. File format (owned by the pack's content)::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from cds.errors import RulePackError
@@ -73,9 +73,11 @@ class ValueSetIndex:
             for kind, table in tables.items()
         }
 
-    def of(self, kind: str, codes: Iterable[Code]) -> list[str]:
+    def of(self, kind: str, codes: Sequence[Code]) -> list[str]:
         """Sorted ids of the `kind` value sets containing any of `codes`."""
         table = self._tables[kind]
+        if len(codes) == 1:  # the usual case: the table's ids are already sorted and unique
+            return list(table.get(codes[0]) or ())
         found: set[str] = set()
         for code in codes:
             ids = table.get(code)
