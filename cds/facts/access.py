@@ -81,7 +81,11 @@ def codings(concept: Any) -> list[dict[str, Any]]:
     raw = concept.get("coding")
     if not isinstance(raw, list):
         return []
-    return [c for c in raw if isinstance(c, dict) and isinstance(c.get("code"), str)]
+    found = []
+    for c in raw:  # a loop: cheaper than a comprehension for the usual one or two codings
+        if isinstance(c, dict) and isinstance(c.get("code"), str):
+            found.append(c)
+    return found
 
 
 def keys_of(found: list[dict[str, Any]]) -> list[Code]:

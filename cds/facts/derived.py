@@ -31,9 +31,11 @@ def _dedupe(readings: list[Reading]) -> list[Reading]:
 def _latest(readings: list[Reading]) -> Reading:
     """The newest reading; of several at the same moment, the first Observation (else the
     first one)."""
-    newest = max(map(TS, readings))
-    tied = [r for r in readings if r.ts == newest]
-    return next((r for r in tied if r.method == "observation"), tied[0])
+    latest = max(readings, key=TS)  # the first of the newest
+    if latest.method == "observation":
+        return latest
+    return next((r for r in readings if r.ts == latest.ts and r.method == "observation"),
+                latest)
 
 
 def _measure_fact(m: MeasureDef, readings: list[Reading], ctx: Ctx) -> dict[str, Any]:

@@ -95,8 +95,14 @@ def _per_day(dosage: dict[str, Any], timing_codes: dict[str, float]) -> float | 
 
 
 def _current(dosages: list[Any]) -> list[dict[str, Any]]:
-    valid = [d for d in dosages if isinstance(d, dict)]
-    sequences = [s for d in valid if (s := number(d.get("sequence"))) is not None]
+    valid: list[dict[str, Any]] = []
+    sequences: list[float] = []
+    for d in dosages:
+        if isinstance(d, dict):
+            valid.append(d)
+            sequence = number(d.get("sequence"))
+            if sequence is not None:
+                sequences.append(sequence)
     if not sequences:
         return valid
     first = min(sequences)

@@ -135,15 +135,14 @@ def medication_record(res: dict[str, Any], ctx: Ctx, ref: str, meds: dict[str, d
     return record
 
 
-def _dose_days(record: MedRecord, history: list[MedRecord], ctx: Ctx) -> float | None:
+def _dose_days(record: MedRecord, same_ingredient: list[MedRecord], ctx: Ctx) -> float | None:
     """Days since the current dose started: walk back through earlier records of the same
     ingredient while they have the same daily dose (renewals keep the clock running)."""
     if record.start is None:
         return None
     start = record.start.day
     if record.dose is not None:
-        earlier = sorted((r for r in history if r is not record and r.status != "draft"
-                          and r.rxcui == record.rxcui
+        earlier = sorted((r for r in same_ingredient if r is not record and r.status != "draft"
                           and r.start is not None and r.start.day <= start),
                          key=lambda r: r.start.ts if r.start else 0.0, reverse=True)
         for prev in earlier:
@@ -172,6 +171,9 @@ def medication_facts(records: list[MedRecord], ctx: Ctx) -> list[dict[str, Any]]
     active = [r for r in records if r.status == "active"]
     active_ingredients = {r.rxcui for r in active if r.rxcui}
     active_codes = {r.code for r in active}
+    by_ingredient: dict[str | None, list[MedRecord]] = {}
+    for r in records:
+        by_ingredient.setdefault(r.rxcui, []).append(r)
     index = ctx.config.vs_index
     facts: list[dict[str, Any]] = []
     for r in records:
@@ -191,7 +193,7 @@ def medication_facts(records: list[MedRecord], ctx: Ctx) -> list[dict[str, Any]]
             fact["is_new"] = "yes" if new else "no"
         else:
             fact["is_new"] = "no"
-            dose_days = _dose_days(r, records, ctx)
+            dose_days = _dose_days(r, by_ingredient[r.rxcui], ctx)
             if dose_days is not None:
                 fact["dose_days"] = dose_days
         if r.dose is not None:

@@ -24,11 +24,12 @@ _UNSCORED = -1.0e9  # answered, but with nothing we may score
 
 
 def _keys(item: dict[str, Any], aliases: Mapping[str, str]) -> list[str]:
-    keys: list[str] = []
     link = item.get("linkId")
     if isinstance(link, str):
         key = link.lstrip("/")
-        keys.append(aliases.get(key, key))
+        keys = [aliases.get(key, key)]
+    else:
+        keys = []
     if "definition" not in item and "code" not in item:
         return keys
     definition = item.get("definition")
