@@ -39,9 +39,11 @@ def serve(
     ] = False,
 ) -> None:
     """Start the CDS Hooks service (default http://127.0.0.1:8080/cds-services)."""
-    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     from cds.logs import configure_logging
+    from cds.serving import PortUnavailableError
+    from cds.serving import serve as run_service
     from cds.settings import Settings
 
     # Flags become CDS_* variables so that every worker process builds the same Settings.
@@ -61,15 +63,21 @@ def serve(
             "Local development only; production runs with CDS_AUTH=on and trusted issuers.",
             fg=typer.colors.RED, bold=True, err=True,
         )
-    uvicorn.run(
-        "cds.app:app",
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-    )
+    try:
+        status = run_service(
+            "cds.app:app",
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+        )
+    except PortUnavailableError as exc:
+        typer.secho(f"cds serve: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(STARTUP_FAILURE) from exc
+    if status:
+        raise typer.Exit(status)
 
 
 app.add_typer(rules_app, name="rules")
