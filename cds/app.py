@@ -145,7 +145,12 @@ def _tune_collector_for_serving() -> None:
 def __getattr__(name: str) -> Any:
     """`cds.app:app` builds the default app on first access (settings from CDS_* env)."""
     if name == "app":
-        app = create_app()
+        from cds.logs import configure_logging
+
+        settings = Settings()
+        # Worker processes are spawned afresh: each sets up the JSON logs itself.
+        configure_logging(settings.log_level, settings.log_json)
+        app = create_app(settings)
         globals()["app"] = app
         _tune_collector_for_serving()
         return app

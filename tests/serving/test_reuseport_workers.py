@@ -5,6 +5,7 @@ every process. Real processes on loopback (Linux only)."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -267,6 +268,15 @@ def test_a_worker_that_dies_is_replaced_on_the_same_socket(service: Service) -> 
         time.sleep(0.1)
     assert listening_inodes(service.port) == listeners  # no new socket joined the port
     assert get(service.port, "/healthz", timeout=15) == 200
+
+
+def test_every_worker_writes_json_log_lines(service: Service) -> None:
+    lines = [line for line in service.log().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    auth_off = [r for r in records if r["logger"] == "cds.app" and r["level"] == "warning"]
+    assert len(auth_off) == 2  # one per worker, each configured its own JSON logs
+    assert [line for line in lines if not line.startswith("{")] == [
+        line for line in lines if line.startswith("WARNING: authentication is OFF")]
 
 
 def test_sigterm_stops_every_process_with_status_0(service: Service) -> None:
