@@ -10,8 +10,8 @@ the expression's native value (a float stays a number in `doseQuantity.value`); 
 leaves render as text. Keys whose value comes out empty (None, "", {}, []) are left out, so
 an optional element disappears when the binding it refers to is absent.
 
-Speed: templates made only of output, `{% if %}` blocks and common expressions run as Python
-closures with Jinja's semantics (`cds.cards.closures`); the others run as compiled Jinja. A
+Speed: templates made only of output, `{% if %}` blocks and common expressions run as generated
+Python functions with Jinja's semantics (`cds.cards.codegen`); the others run as compiled Jinja. A
 Jinja context costs far more than running a template, so one `Scope` (the variables of one
 card) creates one context lazily, only if some template or call of the card needs it.
 """
@@ -22,7 +22,6 @@ import contextlib
 import contextvars
 import functools
 import logging
-import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,11 +32,18 @@ from jinja2.runtime import Context, new_context
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import concat, consume
 
-from cds.cards.closures import Compiler, Unsupported
+from cds.cards.codegen import (
+    ONE_EXPRESSION,
+    Compiler,
+    Unsupported,
+    empty,
+    is_constant,
+    prune,
+    pruned_constant,
+)
 
 log = logging.getLogger("cds.cards")
 
-_ONE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.DOTALL)
 _ERRORS: contextvars.ContextVar[list[Exception] | None] = contextvars.ContextVar(
     "template_errors", default=None)
 
@@ -93,7 +99,8 @@ def make_environment() -> SandboxedEnvironment:
 
 ENV = make_environment()
 _GLOBALS = dict(ENV.globals)  # range, dict, namespace, ...: copied once, not per context
-_COMPILER = Compiler(ENV, _GLOBALS)
+_COMPILER = Compiler(ENV, _GLOBALS, text_leaf=lambda source: compile_text(source),
+                     failed=lambda exc, what: _failed(exc, what))
 
 
 class Scope:
@@ -173,44 +180,36 @@ def compile_condition(source: str | None) -> Condition:
     return holds
 
 
-def _constant(node: Any) -> bool:
-    if isinstance(node, dict):
-        return all(_constant(v) for v in node.values())
-    if isinstance(node, list):
-        return all(_constant(v) for v in node)
-    return not (isinstance(node, str) and "{" in node)
-
-
-def _pruned(node: Any) -> Any:
-    if isinstance(node, dict | list):
-        items = node.items() if isinstance(node, dict) else enumerate(node)
-        done = {k: _pruned(v) for k, v in items}
-        return _prune(done if isinstance(node, dict) else list(done.values()))
-    return node
-
-
 def compile_native(node: Any) -> Native:
     """A nested structure whose string leaves are templates; see the module docstring.
     Constant parts are prepared once and shared between renderings (never mutate them)."""
-    if _constant(node):
-        value = _pruned(node)
+    try:
+        return _COMPILER.native(node)
+    except Unsupported:
+        return _native_tree(node)
+
+
+def _native_tree(node: Any) -> Native:
+    """`compile_native` for a structure with some leaf only Jinja can run."""
+    if is_constant(node):
+        value = pruned_constant(node)
         return lambda _scope: value
     if isinstance(node, dict):
-        parts = [(str(k), compile_native(v)) for k, v in node.items()]
+        parts = [(str(k), _native_tree(v)) for k, v in node.items()]
 
         def mapping(scope: Scope) -> dict[str, Any]:
             out = {}
             for key, part in parts:
                 value = part(scope)
-                if not _empty(value):
+                if not empty(value):
                     out[key] = value
             return out
 
         return mapping
     if isinstance(node, list):
-        items = [compile_native(v) for v in node]
-        return lambda scope: _prune([f(scope) for f in items])
-    match = _ONE_EXPRESSION.match(node)
+        items = [_native_tree(v) for v in node]
+        return lambda scope: prune([f(scope) for f in items])
+    match = ONE_EXPRESSION.match(node)
     if match is None:
         return compile_text(node)
     expression = _expression(match.group("expr"))
@@ -224,13 +223,3 @@ def compile_native(node: Any) -> Native:
         return None if isinstance(value, Undefined) else value
 
     return evaluate
-
-
-def _empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str | dict | list) and not value)
-
-
-def _prune(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: v for k, v in value.items() if not _empty(v)}
-    return [v for v in value if not _empty(v)]

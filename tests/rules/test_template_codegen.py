@@ -1,5 +1,5 @@
-"""Templates run as Python closures give exactly what Jinja gives, and fall back to Jinja
-for what the closures do not cover."""
+"""Templates run as generated Python functions give exactly what Jinja gives, and fall back to Jinja
+for what the generator does not cover."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from cds.cards import templating
-from cds.cards.closures import Compiler, Unsupported
+from cds.cards.codegen import Compiler, Unsupported
 from cds.cards.templating import ENV, Scope, compile_native, compile_text
 from cds.fhir.collect import collect
 from cds.hooks.models import HookRequest
@@ -30,7 +30,7 @@ class _JinjaOnly:
     def text(self, _template: Any) -> Any:
         raise Unsupported("disabled")
 
-    expression = text
+    expression = native = text
 
 
 def _clear_caches() -> None:
@@ -72,18 +72,18 @@ def _cards(evaluator: Evaluator, requests: list[tuple[str, dict[str, Any]]]) -> 
     return out
 
 
-def test_the_shipped_pack_renders_the_same_cards_with_and_without_closures(
+def test_the_shipped_pack_renders_the_same_cards_with_and_without_generated_code(
         monkeypatch: pytest.MonkeyPatch) -> None:
     requests = _requests()
     pack = load_pack(ROOT / "rules")
     _clear_caches()
-    with_closures = _cards(Evaluator(pack), requests)
+    with_generated = _cards(Evaluator(pack), requests)
     _clear_caches()
     monkeypatch.setattr(templating, "_COMPILER", _JinjaOnly())
     with_jinja = _cards(Evaluator(pack), requests)
     _clear_caches()
-    assert sum(len(cards) for cards in with_closures.values()) > 35
-    assert orjson.dumps(with_closures, option=orjson.OPT_SORT_KEYS) == \
+    assert sum(len(cards) for cards in with_generated.values()) > 35
+    assert orjson.dumps(with_generated, option=orjson.OPT_SORT_KEYS) == \
         orjson.dumps(with_jinja, option=orjson.OPT_SORT_KEYS)
 
 
@@ -138,16 +138,16 @@ def _outcome(run: Any) -> Any:
 
 
 @pytest.mark.parametrize("source", EXPRESSIONS)
-def test_an_expression_closure_behaves_as_jinja(source: str) -> None:
+def test_a_generated_expression_behaves_as_jinja(source: str) -> None:
     compiler = Compiler(ENV, dict(ENV.globals))
     from jinja2.parser import Parser
 
     try:
-        closure = compiler.expression(Parser(ENV, source, state="variable").parse_expression())
+        function = compiler.expression(Parser(ENV, source, state="variable").parse_expression())
     except Unsupported:
         pytest.fail(f"not compiled: {source}")
     scope = Scope(SCOPE)
-    assert _outcome(lambda: closure(scope)) == _outcome(lambda: _via_jinja(source, SCOPE))
+    assert _outcome(lambda: function(scope)) == _outcome(lambda: _via_jinja(source, SCOPE))
 
 
 TEXTS = [
@@ -169,7 +169,7 @@ TEXTS = [
 
 
 @pytest.mark.parametrize("source", TEXTS)
-def test_a_text_closure_renders_as_jinja(source: str) -> None:
+def test_a_generated_text_renders_as_jinja(source: str) -> None:
     compiler = Compiler(ENV, dict(ENV.globals))
     render = compiler.text(ENV.parse(source))
     assert _outcome(lambda: render(Scope(SCOPE))) == \
@@ -180,13 +180,13 @@ def test_a_text_closure_renders_as_jinja(source: str) -> None:
     "{% for x in lst %}{{ loop.index }}{{ x }}{% endfor %}",
     "{% for x in lst if x > 1 %}{{ x }}{% else %}none{% endfor %}",
     "{% set a, b = lst[:2] %}{{ a }}{{ b }}", "{% macro m() %}x{% endmacro %}{{ m() }}"])
-def test_templates_beyond_the_closures_still_render_through_jinja(source: str) -> None:
+def test_templates_beyond_the_generator_still_render_through_jinja(source: str) -> None:
     with pytest.raises(Unsupported):
         Compiler(ENV, dict(ENV.globals)).text(ENV.parse(source))
     assert compile_text(source)(Scope(SCOPE)) == ENV.from_string(source).render(SCOPE)
 
 
-def test_the_sandbox_still_guards_attributes_and_calls_made_through_closures() -> None:
+def test_the_sandbox_still_guards_attributes_and_calls_in_generated_code() -> None:
     leak = compile_native({"a": "{{ thing.__class__.__mro__ }}", "b": "{{ thing._hidden }}",
                            "c": "{{ '{0.__class__}'.format(thing) }}",
                            "d": "{{ thing.shout.__globals__ }}"})
@@ -194,7 +194,34 @@ def test_the_sandbox_still_guards_attributes_and_calls_made_through_closures() -
     assert compile_text("{{ range(num * 100000000) | list }}!")(Scope(SCOPE)) == ""
 
 
-def test_without_closures_the_jinja_path_gives_the_same_resource(jinja_only: None) -> None:
+def test_without_generated_code_the_jinja_path_gives_the_same_resource(jinja_only: None) -> None:
     node = {"a": "{{ d.n }}", "b": "{{ absent }}", "c": ["{{ d.a }}", "{{ none }}"],
             "t": "n={{ d.n | num }}", "e": {"f": "{{ d.b }}"}}
     assert compile_native(node)(Scope(SCOPE)) == {"a": 7.25, "c": [1], "t": "n=7.2"}
+
+
+RESOURCE = {
+    "resourceType": "Task", "status": "draft", "empty": "", "gone": [], "nothing": {},
+    "for": {"reference": "{{ ('Patient/' ~ d.a) if d.a else none }}"},
+    "value": "{{ d.n }}", "missing": "{{ absent }}", "flag": "{{ flag }}", "zero": "{{ zero }}",
+    "text": "n={{ d.n | num }} {{ absent }}", "broken": "{{ none.split('/') }}",
+    "list": ["{{ d.a }}", "{{ none }}", "", {"k": "{{ absent }}"}, {"k": "{{ lst }}"}, "x"],
+    "deep": {"a": {"b": {"c": "{{ d.nested.x[0] }}", "d": "{{ d.nested.y }}"}}},
+    "tuple": "{{ (d.a, 2) }}", "undefined_call": "{{ absent.split('/') }}",
+}
+
+
+def test_a_generated_resource_is_the_one_the_jinja_path_builds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    generated = compile_native(RESOURCE)
+    with templating.collect_errors() as errors:
+        first = generated(Scope(SCOPE))
+    _clear_caches()
+    monkeypatch.setattr(templating, "_COMPILER", _JinjaOnly())
+    with templating.collect_errors() as jinja_errors:
+        second = compile_native(RESOURCE)(Scope(SCOPE))
+    _clear_caches()
+    assert first == second
+    assert [type(e).__name__ for e in errors] == [type(e).__name__ for e in jinja_errors] != []
+    assert first["value"] == 7.25 and first["zero"] == 0 and first["flag"] is False
+    assert "broken" not in first and "missing" not in first and "empty" not in first
