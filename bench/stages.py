@@ -114,7 +114,6 @@ async def _rounds(steps: dict[str, Step], repeat: int, warm: int) -> dict[str, l
 async def measure(svc: InProcessService, body: bytes, label: str, repeat: int,
                   resources: int, strict_repeat: int = 3, clock: str = "cpu") -> StageReport:
     """Time every stage of one call of `body` against the in-process service."""
-    from cds.api.errors import json_response
     from cds.api.invocation import parse_hook_request
     from cds.facts.config import load_fact_config
     from cds.facts.extract import extract
@@ -179,7 +178,7 @@ async def measure(svc: InProcessService, body: bytes, label: str, repeat: int,
         "suppress": _sync(lambda: runtime.suppressor.filter(data.patient_id, last[0].cards,
                                                             now), tick),
         "audit": _sync(audit, tick),
-        "response": _sync(lambda: json_response(HookResponse(cards=last[0].cards).to_json()),
+        "response": _sync(lambda: HookResponse(cards=last[0].cards).to_bytes(),
                           tick),
         "server": server,
     }

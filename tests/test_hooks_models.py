@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
@@ -100,7 +101,7 @@ def test_response_json_is_exactly_what_pydantic_serialises() -> None:
                                           "alsoFrom": [], "empty": None}},
     )
     response = HookResponse(cards=[rich, card()])
-    assert response.to_json() == {
-        "cards": [c.model_dump(mode="json") for c in response.cards],
-        "systemActions": [],
-    }
+    expected = {"cards": [c.model_dump(mode="json") for c in response.cards],
+                "systemActions": []}
+    assert response.to_json() == expected
+    assert response.to_bytes() == orjson.dumps(expected)

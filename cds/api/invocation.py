@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from cds.api.auth import authenticate
 from cds.api.body import read_json_body
-from cds.api.errors import invalid_request, json_response
+from cds.api.errors import invalid_request
 from cds.api.runtime import ActivePack, Runtime, runtime_of
 from cds.errors import CDSError, HookMismatch, InvalidRequest, UnknownService
 from cds.fhir.collect import collect
@@ -105,7 +105,7 @@ async def _evaluate(
     cards = runtime.suppressor.filter(data.patient_id, evaluation.cards, now)
     _audit(runtime, pack, service, hook_request, started, 200, evaluation=evaluation,
            cards=cards)
-    return json_response(HookResponse(cards=cards).to_json())
+    return Response(content=HookResponse(cards=cards).to_bytes(), media_type="application/json")
 
 
 def _audit(
