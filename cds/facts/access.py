@@ -75,7 +75,8 @@ def number(value: Any) -> float | None:
 
 
 def codings(concept: Any) -> list[dict[str, Any]]:
-    """The well-formed codings of a CodeableConcept (each has a string `code`)."""
+    """The well-formed codings of a CodeableConcept (a string `code`, a string or no
+    `system`)."""
     if not isinstance(concept, dict):
         return []
     raw = concept.get("coding")
@@ -83,7 +84,8 @@ def codings(concept: Any) -> list[dict[str, Any]]:
         return []
     found = []
     for c in raw:  # a loop: cheaper than a comprehension for the usual one or two codings
-        if isinstance(c, dict) and isinstance(c.get("code"), str):
+        if isinstance(c, dict) and isinstance(c.get("code"), str) \
+                and isinstance(c.get("system"), str | None):
             found.append(c)
     return found
 

@@ -21,7 +21,7 @@ def patient_fact(res: dict[str, Any], ctx: Ctx, ref: str) -> dict[str, Any]:
         if when is not None:
             fact["age"] = float(age_years(date.fromisoformat(when.date), ctx.now.date()))
     gender = res.get("gender")
-    if gender in SEXES:
+    if isinstance(gender, str) and gender in SEXES:
         fact["sex"] = gender
     elif gender is not None:
         ctx.note("invalid-resource", "Patient.gender is not a FHIR administrative gender", ref)

@@ -51,6 +51,12 @@ BROKEN = {
     "medication without code": {"resourceType": "MedicationRequest", "id": "bad",
                                 "status": "active", "intent": "order", "subject": PATIENT},
     "condition code missing": {"resourceType": "Condition", "id": "bad", "subject": PATIENT},
+    "coding system is a list": {
+        **_with_dose(30), "medicationCodeableConcept": {"coding": [{"system": [RXNORM],
+                                                                    "code": "596930"}]}},
+    "coding system is an object": {
+        "resourceType": "Condition", "id": "bad", "subject": PATIENT,
+        "code": {"coding": [{"system": {"url": "http://snomed.info/sct"}, "code": "1"}]}},
 }
 
 
@@ -89,4 +95,15 @@ def test_a_resource_that_makes_a_reader_fail_is_skipped_with_a_note(
     ex = run_raw([*GOOD, obs("boom", "44261-6", 9, "2026-05-30")], config, now)
     assert fact(ex, "measure:pain")["value"] == 6.0
     assert "Observation/boom: the resource could not be read (KeyError); skipped" in notes(
+        ex, "invalid-resource")
+
+
+@pytest.mark.parametrize("gender", [{"x": 1}, ["female"], 3, "woman"])
+def test_a_patient_gender_that_is_not_a_gender_is_noted_and_age_still_read(
+        gender: Any, config: FactConfig, now: datetime) -> None:
+    patient = {**GOOD[0], "gender": gender}
+    ex = run_raw([patient, *GOOD[1:]], config, now)
+    assert fact(ex, "patient")["age"] == 56.0
+    assert "sex" not in fact(ex, "patient")
+    assert "Patient/p1: Patient.gender is not a FHIR administrative gender" in notes(
         ex, "invalid-resource")
