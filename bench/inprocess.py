@@ -11,7 +11,8 @@ from bench.patients import SERVICE_ID
 
 
 class InProcessService:
-    """`create_app(Settings(...))` with auth off and a throwaway SQLite database.
+    """`create_app(Settings(...))` with auth off and a throwaway SQLite database, in a
+    process tuned as a `cds serve` worker is.
 
     Use inside a running event loop: `async with InProcessService(...) as svc`.
     """
@@ -50,11 +51,19 @@ class InProcessService:
     def service(self) -> Any:
         return self.pack.services.get(self.service_id)
 
+    def audit_dropped(self) -> float:
+        """Audit records dropped so far because the writer's queue was full."""
+        registry = self.app.state.metrics.registry
+        return registry.get_sample_value("cds_audit_writes_total", {"result": "dropped"}) or 0.0
+
     async def call(self, body: bytes) -> tuple[int, bytes]:
         return await call(self.app, self.path, body)
 
     async def __aenter__(self) -> InProcessService:
+        from cds.app import tune_process_for_serving
+
         await self._lifespan.__aenter__()
+        tune_process_for_serving()  # as `cds serve` sets up each worker
         return self
 
     async def __aexit__(
