@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -38,6 +39,12 @@ class ServerRun:
     loads: list[LoadResult] = field(default_factory=list)
     probe_cards: int = 0
     failure: str | None = None
+    requests_served: int = 0  # probe, warm-up and timed requests answered
+    audit_rows: int | None = None  # hook calls in the audit trail after a drained stop
+
+    @property
+    def audit_missing(self) -> int | None:
+        return None if self.audit_rows is None else self.requests_served - self.audit_rows
 
     @property
     def rss_before_total(self) -> float:
@@ -104,6 +111,8 @@ def run_server(workers: int, workdir: Path, path: str, body: bytes, plan: LoadPl
                 result.loads.append(run_load(server.port, path, body_file, concurrency, plan,
                                              workers))
             result.rss_after_mib = server.rss_mib()
-    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        result.requests_served = 1 + sum(plan.warmup + load.completed for load in result.loads)
+        result.audit_rows = server.audit_rows()
+    except (RuntimeError, OSError, subprocess.SubprocessError, sqlite3.Error) as exc:
         result.failure = f"{type(exc).__name__}: {exc}\n{server.log_tail()}"
     return result

@@ -15,6 +15,7 @@ class RssCheck:
     warmup: int
     samples: list[tuple[int, float]] = field(default_factory=list)  # (calls done, RSS MiB)
     errors: int = 0
+    audit_dropped: int = 0  # records the audit writer could not keep up with
 
     @property
     def start_mib(self) -> float:
@@ -36,12 +37,14 @@ class RssCheck:
 
 
 async def rss_check(call: Callable[[], Awaitable[int]], calls: int, samples: int = 20,
-                    progress: Callable[[str], None] | None = None) -> RssCheck:
+                    progress: Callable[[str], None] | None = None,
+                    audit_dropped: Callable[[], float] = lambda: 0.0) -> RssCheck:
     """Run `call` (returns an HTTP status) `calls` times after a warm-up, sampling RSS.
 
     The first sample is taken after the warm-up (1% of the calls, at least 200 unless the
     run is shorter), so caches
-    that fill once (compiled templates, pydantic schemas) do not count as growth.
+    that fill once (compiled templates, pydantic schemas) do not count as growth. Audit
+    records dropped meanwhile are counted: a writer that falls behind grows its queue.
     """
     warmup = min(calls, max(200, calls // 100))
     check = RssCheck(calls, warmup)
@@ -49,6 +52,7 @@ async def rss_check(call: Callable[[], Awaitable[int]], calls: int, samples: int
         if await call() != 200:
             check.errors += 1
     every = max(1, calls // samples)
+    dropped_before = audit_dropped()
     gc.collect()
     check.samples.append((0, self_rss_mib()))
     for done in range(1, calls + 1):
@@ -59,4 +63,5 @@ async def rss_check(call: Callable[[], Awaitable[int]], calls: int, samples: int
             check.samples.append((done, self_rss_mib()))
             if progress is not None:
                 progress(f"  {done:,} calls, RSS {check.samples[-1][1]:.1f} MiB")
+    check.audit_dropped = int(audit_dropped() - dropped_before)
     return check

@@ -50,10 +50,13 @@ def _http(results: Results) -> str:
                   "Errors"), rows), ""]
     rss_rows = [(run.workers, run.probe_cards, f"{run.rss_before_total:.0f} MiB",
                  f"{run.rss_after_total:.0f} MiB",
-                 ", ".join(f"{v:.0f}" for v in run.rss_after_mib.values()))
+                 ", ".join(f"{v:.0f}" for v in run.rss_after_mib.values()),
+                 f"{run.audit_rows:,} of {run.requests_served:,}"
+                 if run.audit_rows is not None else "-")
                 for run in results.servers if not run.failure]
     out.append(table(("Workers", "Cards per response", "Server RSS before",
-                      "Server RSS after", "Per process after (MiB)"), rss_rows))
+                      "Server RSS after", "Per process after (MiB)",
+                      "Calls audited (of answered)"), rss_rows))
     for run in results.servers:
         if run.failure:
             out += ["", f"Server with {run.workers} worker(s) failed:", "", "```",
@@ -135,7 +138,8 @@ def _memory(results: Results) -> str:
     head = (f"{rss.calls:,} in-process calls of the M request after {rss.warmup:,} warm-up "
             f"calls, {rss.errors} errors. RSS {rss.start_mib:.1f} MiB after warm-up, "
             f"{rss.end_mib:.1f} MiB at the end ({rss.growth_pct:+.2f}%), largest deviation "
-            f"{rss.max_deviation_pct:.2f}%.")
+            f"{rss.max_deviation_pct:.2f}%; {rss.audit_dropped:,} audit records dropped "
+            "(queue full).")
     samples = ", ".join(f"{done:,}: {mib:.1f}" for done, mib in rss.samples)
     return head + "\n\nSamples (calls: MiB): " + samples
 

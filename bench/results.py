@@ -100,10 +100,11 @@ def _rss_target(results: Results) -> Target:
     if rss is None or not rss.samples:
         return Target("Memory flat", goal, "not run", "not measured")
     measured = (f"{rss.max_deviation_pct:+.1f}% max deviation, {rss.growth_pct:+.1f}% end "
-                f"({rss.start_mib:.0f} to {rss.end_mib:.0f} MiB) over {rss.calls:,} calls")
+                f"({rss.start_mib:.0f} to {rss.end_mib:.0f} MiB) over {rss.calls:,} calls, "
+                f"{rss.audit_dropped:,} audit records dropped")
     if rss.calls < results.rss_target_calls:
         return Target("Memory flat", goal, measured + " (short run)", "not measured")
-    ok = rss.max_deviation_pct <= 5.0 and rss.errors == 0
+    ok = rss.max_deviation_pct <= 5.0 and rss.errors == 0 and rss.audit_dropped == 0
     return Target("Memory flat", goal, measured, "met" if ok else "missed")
 
 

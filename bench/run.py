@@ -153,7 +153,8 @@ async def _in_process(plan: Plan, results: Results, workdir: Path, now: datetime
 
         if "rss" in plan.sections:
             results.rss = await _guard(results, f"RSS-flat check, {plan.rss_calls:,} calls",
-                                       lambda: rss_check(one_call, plan.rss_calls, progress=_say))
+                                       lambda: rss_check(one_call, plan.rss_calls, progress=_say,
+                                                         audit_dropped=svc.audit_dropped))
         if "rules" in plan.sections:
             results.rules = await _guard(results, "scaling by rule count", lambda:
                                          by_rule_count(workdir, source, plan.rule_counts, body,

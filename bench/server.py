@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -49,6 +50,15 @@ class Server:
         self.log_path = config.workdir / f"serve-{config.workers}w-{self.port}.log"
 
     @property
+    def database(self) -> Path:
+        return self.config.workdir / f"bench-{self.port}.sqlite3"
+
+    def audit_rows(self) -> int:
+        """Hook calls in the server's audit trail (read after it stopped and drained)."""
+        with sqlite3.connect(self.database) as conn:
+            return int(conn.execute("SELECT count(*) FROM cds_calls").fetchone()[0])
+
+    @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -56,7 +66,7 @@ class Server:
         cfg = self.config
         env = dict(os.environ)
         env.update({
-            "CDS_DATABASE_URL": f"sqlite:///{cfg.workdir / f'bench-{self.port}.sqlite3'}",
+            "CDS_DATABASE_URL": f"sqlite:///{self.database}",
             "CDS_LOG_LEVEL": "WARNING",
         })
         cmd = [*cds_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port),
