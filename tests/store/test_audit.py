@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from sqlalchemy import select, text
 
 from cds.store import tables
@@ -131,3 +132,14 @@ def test_the_store_answers_ping_and_an_unreachable_one_does_not(store):
     nowhere = Database(make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none"),
                        Pseudonymiser("k"))
     assert nowhere.ping() is False
+
+
+@pytest.mark.parametrize("count", [0, 1, 5, 127, 128, 129, 200, 1400, 6200])
+def test_audit_rows_go_out_in_pages_of_few_distinct_sizes(count: int) -> None:
+    from cds.store.audit import PAGE_ROWS, pages
+
+    rows = list(range(count))
+    sliced = list(pages(rows))
+    assert [r for page in sliced for r in page] == rows
+    sizes = {len(page) for page in sliced}
+    assert sizes <= {PAGE_ROWS >> shift for shift in range(PAGE_ROWS.bit_length())}
