@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,7 +40,28 @@ def details() -> dict[str, str]:
         "OS": f"{platform.system()} {platform.release()}",
         "Python": f"{platform.python_implementation()} {sys.version.split()[0]}",
         "Load average at start": load_average(),
+        "Python reference workload at start": python_reference_ms(),
     }
+
+
+def python_reference_ms() -> str:
+    """The median time of a fixed pure-Python workload (dicts, strings, sorting).
+
+    On shared or virtual machines the speed of a core varies by tens of percent over an
+    hour; this figure, taken at the start and the end of a run, lets two reports be compared.
+    """
+    def workload() -> int:
+        rows = [{"id": f"r{i}", "value": (i * 7919) % 1000, "tags": [str(i % 7)]}
+                for i in range(20_000)]
+        rows.sort(key=lambda r: (r["value"], r["id"]))
+        return sum(len(r["id"]) + len(r["tags"][0]) for r in rows)
+
+    times = []
+    for _ in range(7):
+        start = time.perf_counter()
+        workload()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return f"{sorted(times)[len(times) // 2]:.1f} ms"
 
 
 def load_average() -> str:

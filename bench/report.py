@@ -161,6 +161,9 @@ METHOD = """\
   "Evaluator" rows are the pipeline's own `timings_ms` split (it times itself on the wall
   clock), scaled call by call to the clock of the table.
 - The floor is `orjson.loads` of the request body; the ratio is server-side p50 over it.
+- Speed of the machine: a virtual machine's core runs faster or slower by tens of percent
+  from hour to hour. The "Python reference workload" in the header (a fixed pure-Python
+  job, start and end of the run) tells whether two reports ran on an equally fast core.
 - Memory: RSS of the benchmark process sampled (after `gc.collect()`) across in-process
   calls of the full ASGI path.
 """

@@ -191,6 +191,7 @@ def run(plan: Plan, argv: list[str]) -> Results:
             asyncio.run(_in_process(plan, results, workdir, now))
         if "http" in plan.sections:
             _http(plan, results, workdir, now)
+    results.machine["Python reference workload at end"] = machine.python_reference_ms()
     return results
 
 

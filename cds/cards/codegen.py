@@ -34,8 +34,9 @@ from jinja2.utils import _PassArg
 
 ONE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.DOTALL)
 _DICT_ATTRIBUTES = frozenset(dir(dict))
-_BINARY = {nodes.Add: "+", nodes.Sub: "-", nodes.Mul: "*", nodes.Div: "/",
-           nodes.FloorDiv: "//", nodes.Mod: "%"}
+_BINARY = {nodes.And: "and", nodes.Or: "or", nodes.Add: "+", nodes.Sub: "-", nodes.Mul: "*",
+           nodes.Div: "/", nodes.FloorDiv: "//", nodes.Mod: "%"}
+_UNARY = {nodes.Not: "not ", nodes.Neg: "-", nodes.Pos: "+"}
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "lteq": "<=", "gt": ">", "gteq": ">=",
             "in": "in", "notin": "not in"}
 
@@ -298,26 +299,15 @@ class Compiler:
             no = self._expr(node.expr2, src, frame)
         return f"({yes} if {test} else {no})"
 
-    def _And(self, node: nodes.And, src: _Source, frame: str) -> str:
-        return f"({self._expr(node.left, src, frame)} and {self._expr(node.right, src, frame)})"
-
-    def _Or(self, node: nodes.Or, src: _Source, frame: str) -> str:
-        return f"({self._expr(node.left, src, frame)} or {self._expr(node.right, src, frame)})"
-
-    def _Not(self, node: nodes.Not, src: _Source, frame: str) -> str:
-        return f"(not {self._expr(node.node, src, frame)})"
-
-    def _Neg(self, node: nodes.Neg, src: _Source, frame: str) -> str:
-        return f"(-{self._expr(node.node, src, frame)})"
-
-    def _Pos(self, node: nodes.Pos, src: _Source, frame: str) -> str:
-        return f"(+{self._expr(node.node, src, frame)})"
+    def _unary(self, node: nodes.UnaryExpr, src: _Source, frame: str) -> str:
+        return f"({_UNARY[type(node)]}{self._expr(node.node, src, frame)})"
 
     def _binary(self, node: nodes.BinExpr, src: _Source, frame: str) -> str:
         return (f"({self._expr(node.left, src, frame)} {_BINARY[type(node)]} "
                 f"{self._expr(node.right, src, frame)})")
 
-    _Add = _Sub = _Mul = _Div = _FloorDiv = _Mod = _binary
+    _Not = _Neg = _Pos = _unary
+    _And = _Or = _Add = _Sub = _Mul = _Div = _FloorDiv = _Mod = _binary
 
     def _Compare(self, node: nodes.Compare, src: _Source, frame: str) -> str:
         parts = [self._expr(node.expr, src, frame)]  # a < b < c: Python's chained comparison

@@ -98,15 +98,22 @@ def test_replicas_sharing_the_database_agree_on_suppression(make_store, clock):
     assert "R02" not in rules_shown(second, clock)
 
 
+def _lose_feedback_table(store) -> None:
+    with store.database.engine.begin() as conn:
+        conn.execute(text("DROP TABLE cds_feedback"))
+
+
+def _suppression_failures(store) -> float | None:
+    return store.metrics.registry.get_sample_value(
+        "cds_errors_total", {"kind": "suppression-unavailable"})
+
+
 def test_when_the_database_fails_cards_go_out_unfiltered(make_store, clock):
     store = make_store(rules=RULES, reasons=REASONS)
     override(store, clock, "R02")
-    with store.database.engine.begin() as conn:
-        conn.execute(text("DROP TABLE cds_feedback"))
+    _lose_feedback_table(store)
     assert rules_shown(store, clock) == ["R02", "R09", "R11"]
-    value = store.metrics.registry.get_sample_value(
-        "cds_errors_total", {"kind": "suppression-unavailable"})
-    assert value == 1
+    assert _suppression_failures(store) == 1
 
 
 def test_cards_without_a_patient_are_never_suppressed(make_store, clock):
@@ -168,9 +175,6 @@ def test_an_override_committed_late_is_still_found_by_the_next_refresh(make_stor
 
 def test_while_the_overridden_set_cannot_be_read_every_call_queries(make_store, clock):
     store = make_store(rules=RULES, reasons=REASONS, start=False)
-    with store.database.engine.begin() as conn:
-        conn.execute(text("DROP TABLE cds_feedback"))
+    _lose_feedback_table(store)
     assert rules_shown(store, clock) == ["R02", "R09", "R11"]
-    value = store.metrics.registry.get_sample_value(
-        "cds_errors_total", {"kind": "suppression-unavailable"})
-    assert value == 1
+    assert _suppression_failures(store) == 1
