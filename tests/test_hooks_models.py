@@ -103,5 +103,4 @@ def test_response_json_is_exactly_what_pydantic_serialises() -> None:
     response = HookResponse(cards=[rich, card()])
     expected = {"cards": [c.model_dump(mode="json") for c in response.cards],
                 "systemActions": []}
-    assert response.to_json() == expected
     assert response.to_bytes() == orjson.dumps(expected)

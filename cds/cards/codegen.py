@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from jinja2 import ChainableUndefined, Undefined, nodes
+from jinja2.parser import Parser
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import _PassArg
@@ -196,8 +197,6 @@ class Compiler:
             assert self.text_leaf is not None
             src.emit(1, f"{value} = {src.const(self.text_leaf(node))}(s)")
             return value
-        from jinja2.parser import Parser
-
         expression = Parser(self.env, match.group("expr"), state="variable").parse_expression()
         src.emit(1, "try:")
         src.emit(2, f"{value} = {self._expr(expression, src, 'v')}")

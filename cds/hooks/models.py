@@ -228,56 +228,21 @@ class HookResponse(BaseModel):
     cards: list[Card] = Field(default_factory=list)
     systemActions: list[SystemAction] = Field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "cards": [wire_json(c) for c in self.cards],
-            "systemActions": [wire_json(a) for a in self.systemActions],
-        }
-
     def to_bytes(self) -> bytes:
-        """`to_json()` as JSON bytes, built by orjson directly from the models."""
+        """The response as JSON bytes: what `model_dump(mode="json")` gives, serialised by
+        orjson straight from the models."""
         return wire_bytes({"cards": self.cards, "systemActions": self.systemActions})
 
 
-def wire_json(value: Any) -> Any:
-    """Exactly what `model_dump(mode="json")` gives for wire models, built directly.
+def wire_bytes(value: Any) -> bytes:
+    """`orjson.dumps(model_dump(mode="json"))` of wire models, byte for byte, faster.
 
     A response of a few cards holds about seventy nested wire models; pydantic calls the
-    Python `_omit_empty` serializer once for each, which made serialising a response cost
-    several times more than this walk. Free-form values (resources, extensions) go through
-    pydantic's own JSON conversion, so the output is the same byte for byte
-    (tests/test_hooks_models.py compares the two).
-    """
-    if isinstance(value, _Wire):
-        out: dict[str, Any] = {}
-        fields = value.__dict__
-        items = [(name, fields[name]) for name in _field_names(type(value))]
-        items.extend((value.__pydantic_extra__ or {}).items())
-        for name, item in items:
-            if item is None:
-                continue
-            if item.__class__ not in _SCALARS:
-                item = wire_json(item)
-                if item is None or item == [] or item == {}:
-                    continue
-            out[name] = item
-        return out
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, list):
-        return [v if v.__class__ in _SCALARS else wire_json(v) for v in value]
-    if value is None or value.__class__ in _SCALARS:
-        return value
-    return to_jsonable_python(value)
-
-
-def wire_bytes(value: Any) -> bytes:
-    """`orjson.dumps(wire_json(value))`, byte for byte, with the walk done by orjson.
-
-    orjson serialises dicts, lists and scalars itself and asks `_wire_default` only for
-    models and for values it must not render its own way (datetimes and dataclasses are
-    passed through to pydantic's conversion, as `wire_json` does). A nested wire model is
-    never empty (each has a required field), so keeping it as it comes matches `wire_json`.
+    Python `_omit_empty` serializer once for each. Here orjson walks dicts, lists and
+    scalars itself and asks `_wire_default` only for models (their non-empty fields) and for
+    values it must not render its own way (datetimes and dataclasses go to pydantic's
+    conversion). A nested wire model is never empty (each has a required field), so keeping
+    it as it comes matches what `_omit_empty` does (tests compare the two).
     """
     return orjson.dumps(value, default=_wire_default, option=_WIRE_OPTIONS)
 
@@ -291,7 +256,7 @@ def _wire_default(value: Any) -> Any:
     if isinstance(value, _Wire):
         fields = value.__dict__
         out = {}
-        for name in _field_names(type(value)):
+        for name in _field_names(type(value)):  # plain loops: this runs per model
             item = fields[name]
             if item is None or (isinstance(item, _COLLECTIONS) and not item):
                 continue
@@ -306,7 +271,6 @@ def _wire_default(value: Any) -> Any:
     return to_jsonable_python(value)
 
 
-_SCALARS = frozenset({str, bool, int, float})
 _FIELD_NAMES: dict[type[BaseModel], tuple[str, ...]] = {}
 
 

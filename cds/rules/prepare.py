@@ -32,11 +32,6 @@ SENTINEL_ID = "__state__"
 Predicate = Callable[[Any], bool]
 
 
-def normal(kind: str, value: Any) -> Any:
-    """`value` as the catalogue kind wants it, or None when it is not of that kind."""
-    return _NORMALISERS[kind](value)
-
-
 def _number(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
@@ -60,6 +55,7 @@ def _text(value: Any) -> str | None:
     return None
 
 
+# A value as the catalogue kind wants it, or None when it is not of that kind.
 _NORMALISERS: dict[str, Callable[[Any], Any]] = defaultdict(
     lambda: _text, {"number": _number, "list": _list})
 

@@ -17,7 +17,7 @@ from fhir_examples.generate import NOW
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_response_bytes_match_the_wire_json_of_every_example() -> None:
+def test_response_bytes_match_the_wire_models_json_of_every_example() -> None:
     evaluator = Evaluator(load_pack(ROOT / "rules"))
     bodies = [json.loads(p.read_text()) for p in sorted((ROOT / "fhir_examples").glob("*.json"))]
     bodies += [build_request(size, seed=3) for size in ("S", "M")]
@@ -28,6 +28,7 @@ def test_response_bytes_match_the_wire_json_of_every_example() -> None:
         data = collect(hook_request.prefetch, hook_request.context, hook_request.hook, service)
         response = HookResponse(cards=evaluator.evaluate(data, NOW).cards)
         cards_seen += len(response.cards)
-        assert response.to_bytes() == orjson.dumps(response.to_json())
-        assert orjson.loads(response.to_bytes()) == response.model_dump(mode="json")
+        wire = {"cards": [c.model_dump(mode="json") for c in response.cards],
+                "systemActions": []}
+        assert response.to_bytes() == orjson.dumps(wire)
     assert cards_seen > 35
