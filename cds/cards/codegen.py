@@ -104,12 +104,14 @@ class Compiler:
 
     def __init__(self, env: SandboxedEnvironment, globals_: Mapping[str, Any],
                  text_leaf: Callable[[str], Callable[[ScopeLike], str]] | None = None,
+                 expression_leaf: Callable[[str], Callable[[ScopeLike], Any]] | None = None,
                  failed: Callable[[Exception, str], None] | None = None) -> None:
         if env.intercepted_binops or env.intercepted_unops or env.is_async:
             raise Unsupported("environment intercepts operators or is async")
         self.env = env
         self.globals = globals_
         self.text_leaf = text_leaf
+        self.expression_leaf = expression_leaf
         self.failed = failed
         chains = env.undefined if issubclass(env.undefined, ChainableUndefined) else None
         undefined = env.undefined
@@ -155,9 +157,10 @@ class Compiler:
     def native(self, node: Any) -> Callable[[ScopeLike], Any]:
         """A resource template: a nested structure whose string leaves are templates.
         Elements whose value comes out empty are left out; a leaf that is one expression
-        keeps the value's type; a leaf whose expression fails is left out and reported."""
-        if self.text_leaf is None or self.failed is None:
-            raise Unsupported("no text compiler or error reporter for leaves")
+        keeps the value's type; a leaf whose expression fails is left out and reported.
+        Leaves this module cannot generate run through `text_leaf` / `expression_leaf`."""
+        if self.text_leaf is None or self.expression_leaf is None or self.failed is None:
+            raise Unsupported("no leaf compilers or error reporter")
         src = _Source()
         src.emit(1, "v = s.vars")
         src.emit(1, f"return {self._native(node, src)}")
@@ -197,9 +200,15 @@ class Compiler:
             assert self.text_leaf is not None
             src.emit(1, f"{value} = {src.const(self.text_leaf(node))}(s)")
             return value
-        expression = Parser(self.env, match.group("expr"), state="variable").parse_expression()
+        source = match.group("expr")
+        expression = Parser(self.env, source, state="variable").parse_expression()
+        try:
+            code = self._expr(expression, src, "v")
+        except Unsupported:
+            assert self.expression_leaf is not None
+            code = f"{src.const(self.expression_leaf(source))}(s)"
         src.emit(1, "try:")
-        src.emit(2, f"{value} = {self._expr(expression, src, 'v')}")
+        src.emit(2, f"{value} = {code}")
         src.emit(1, "except Exception as exc:")
         src.emit(2, "_failed(exc, 'resource template expression failed; element left out')")
         src.emit(2, f"{value} = None")

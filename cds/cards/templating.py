@@ -32,15 +32,7 @@ from jinja2.runtime import Context, new_context
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import concat, consume
 
-from cds.cards.codegen import (
-    ONE_EXPRESSION,
-    Compiler,
-    Unsupported,
-    empty,
-    is_constant,
-    prune,
-    pruned_constant,
-)
+from cds.cards.codegen import Compiler, Unsupported
 
 log = logging.getLogger("cds.cards")
 
@@ -100,6 +92,7 @@ def make_environment() -> SandboxedEnvironment:
 ENV = make_environment()
 _GLOBALS = dict(ENV.globals)  # range, dict, namespace, ...: copied once, not per context
 _COMPILER = Compiler(ENV, _GLOBALS, text_leaf=lambda source: compile_text(source),
+                     expression_leaf=lambda source: _expression(source),
                      failed=lambda exc, what: _failed(exc, what))
 
 
@@ -183,43 +176,4 @@ def compile_condition(source: str | None) -> Condition:
 def compile_native(node: Any) -> Native:
     """A nested structure whose string leaves are templates; see the module docstring.
     Constant parts are prepared once and shared between renderings (never mutate them)."""
-    try:
-        return _COMPILER.native(node)
-    except Unsupported:
-        return _native_tree(node)
-
-
-def _native_tree(node: Any) -> Native:
-    """`compile_native` for a structure with some leaf only Jinja can run."""
-    if is_constant(node):
-        value = pruned_constant(node)
-        return lambda _scope: value
-    if isinstance(node, dict):
-        parts = [(str(k), _native_tree(v)) for k, v in node.items()]
-
-        def mapping(scope: Scope) -> dict[str, Any]:
-            out = {}
-            for key, part in parts:
-                value = part(scope)
-                if not empty(value):
-                    out[key] = value
-            return out
-
-        return mapping
-    if isinstance(node, list):
-        items = [_native_tree(v) for v in node]
-        return lambda scope: prune([f(scope) for f in items])
-    match = ONE_EXPRESSION.match(node)
-    if match is None:
-        return compile_text(node)
-    expression = _expression(match.group("expr"))
-
-    def evaluate(scope: Scope) -> Any:
-        try:
-            value = expression(scope)
-        except Exception as exc:
-            _failed(exc, "resource template expression failed; element left out")
-            return None
-        return None if isinstance(value, Undefined) else value
-
-    return evaluate
+    return _COMPILER.native(node)

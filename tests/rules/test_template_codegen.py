@@ -24,13 +24,24 @@ ROOT = Path(__file__).resolve().parents[2]
 UNSET = object()
 
 
-class _JinjaOnly:
-    """A compiler that compiles nothing: every template runs as compiled Jinja."""
+class _JinjaOnly(Compiler):
+    """Generates only the structure of resource templates: every text and expression, and
+    every leaf of a resource, runs as compiled Jinja."""
 
     def text(self, _template: Any) -> Any:
         raise Unsupported("disabled")
 
-    expression = native = text
+    def expression(self, _node: Any) -> Any:
+        raise Unsupported("disabled")
+
+    def _expr(self, _node: Any, _src: Any, _frame: str) -> str:
+        raise Unsupported("disabled")
+
+
+def _jinja_only() -> _JinjaOnly:
+    shipped = templating._COMPILER
+    return _JinjaOnly(ENV, shipped.globals, text_leaf=shipped.text_leaf,
+                      expression_leaf=shipped.expression_leaf, failed=shipped.failed)
 
 
 def _clear_caches() -> None:
@@ -42,7 +53,7 @@ def _clear_caches() -> None:
 @pytest.fixture
 def jinja_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     _clear_caches()
-    monkeypatch.setattr(templating, "_COMPILER", _JinjaOnly())
+    monkeypatch.setattr(templating, "_COMPILER", _jinja_only())
     yield
     _clear_caches()
 
@@ -79,7 +90,7 @@ def test_the_shipped_pack_renders_the_same_cards_with_and_without_generated_code
     _clear_caches()
     with_generated = _cards(Evaluator(pack), requests)
     _clear_caches()
-    monkeypatch.setattr(templating, "_COMPILER", _JinjaOnly())
+    monkeypatch.setattr(templating, "_COMPILER", _jinja_only())
     with_jinja = _cards(Evaluator(pack), requests)
     _clear_caches()
     assert sum(len(cards) for cards in with_generated.values()) > 35
@@ -208,6 +219,7 @@ RESOURCE = {
     "list": ["{{ d.a }}", "{{ none }}", "", {"k": "{{ absent }}"}, {"k": "{{ lst }}"}, "x"],
     "deep": {"a": {"b": {"c": "{{ d.nested.x[0] }}", "d": "{{ d.nested.y }}"}}},
     "tuple": "{{ (d.a, 2) }}", "undefined_call": "{{ absent.split('/') }}",
+    "power": "{{ num ** 2 }}",  # no generated code for `**`: this leaf runs as Jinja
 }
 
 
@@ -217,11 +229,12 @@ def test_a_generated_resource_is_the_one_the_jinja_path_builds(
     with templating.collect_errors() as errors:
         first = generated(Scope(SCOPE))
     _clear_caches()
-    monkeypatch.setattr(templating, "_COMPILER", _JinjaOnly())
+    monkeypatch.setattr(templating, "_COMPILER", _jinja_only())
     with templating.collect_errors() as jinja_errors:
         second = compile_native(RESOURCE)(Scope(SCOPE))
     _clear_caches()
     assert first == second
     assert [type(e).__name__ for e in errors] == [type(e).__name__ for e in jinja_errors] != []
     assert first["value"] == 7.25 and first["zero"] == 0 and first["flag"] is False
+    assert first["power"] == 16
     assert "broken" not in first and "missing" not in first and "empty" not in first
