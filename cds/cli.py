@@ -11,6 +11,7 @@ import typer
 
 from cds.rules.cli import explain_command, rules_app
 from cds.store.cli import report_command
+from cds.terminology.cli import terminology_app
 
 app = typer.Typer(
     name="cds",
@@ -81,6 +82,7 @@ def serve(
 
 
 app.add_typer(rules_app, name="rules")
+app.add_typer(terminology_app, name="terminology")
 app.command("explain")(explain_command)
 app.command("report")(report_command)
 

@@ -12,6 +12,7 @@
     │   └── PrefetchUnavailable   412     prefetch-unavailable
     ├── AuthError                 401     unauthorized         (+ WWW-Authenticate)
     ├── RulePackError             --      (load/compile time: never reaches an EHR)
+    ├── TerminologyError          --      (`cds terminology import`: a source it cannot read)
     └── StoreError                --      (logged and counted; never fails a hook call)
 
 Every error carries a machine-readable `reason` and a human `message`; `details` holds
@@ -108,6 +109,12 @@ class RulePackError(CDSError):
     """A rule pack that cannot be loaded, checked or compiled."""
 
     reason = "rule-pack-error"
+
+
+class TerminologyError(CDSError):
+    """A value-set or drug-data source that cannot be read or imported."""
+
+    reason = "terminology-error"
 
 
 class StoreError(CDSError):

@@ -127,6 +127,8 @@ class Ctx:
     now: datetime
     patient_id: str | None
     notes: list[DataNote] = field(default_factory=list)
+    # (system, code, display) of current or draft medication codes the pack cannot resolve
+    unresolved: list[tuple[str, str, str]] = field(default_factory=list)
     now_day: int = 0
     now_ts: float = 0.0
     _anonymous: int = 0

@@ -207,6 +207,24 @@ FACT_TYPES: dict[str, FactType] = {
             ),
         ),
         FactType(
+            "encounter",
+            "An Encounter or EpisodeOfCare (not cancelled or entered in error), coded by its "
+            "type, reason, service type and discharge disposition.",
+            (
+                *_COMMON,
+                _SOURCE,
+                _CODE,
+                _SYSTEM,
+                _DISPLAY,
+                _VALUESETS,
+                _f("resource", "string", "encounter or episodeofcare",
+                   choices=("encounter", "episodeofcare")),
+                _f("status", "string", "FHIR status, lower case", max_len=16),
+                _f("age_days", "number", "Days since the period ended (or started, when it "
+                   "has no end)", unit="d", max_len=5),
+            ),
+        ),
+        FactType(
             "total",
             "A per-patient aggregate, e.g. mme_per_day, cns_active_count.",
             (

@@ -5,7 +5,7 @@ all read from `rules/` once at load and cross-checked, so a typo fails the load 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from cds.facts.instruments_yaml import parse_instruments
 from cds.facts.measures_yaml import parse_measures
 from cds.facts.medications_yaml import parse_medications
 from cds.facts.packdefs import ComputeDef, DrugMap, InstrumentDef, MeasureDef, ValueSetDef
+from cds.facts.products_table import load_product_table
 from cds.facts.valuesets import ValueSetIndex, load_valuesets
 from cds.facts.yamlfile import YamlFile
 
@@ -120,7 +121,10 @@ def load_fact_config(rules_dir: Path) -> FactConfig:
     instruments, scores = parse_instruments(inst_doc, local)
     med_doc = YamlFile.load(rules_dir / "medications.yaml")
     drugs = parse_medications(med_doc)
-    valuesets = load_valuesets(rules_dir / "valuesets", local)
+    imported = load_product_table(rules_dir / "terminology" / "products.json", drugs.ingredients)
+    drugs = replace(drugs, products={**imported, **drugs.products})
+    valuesets = load_valuesets(rules_dir / "valuesets", local,
+                               imported=rules_dir / "terminology" / "valuesets")
     config = FactConfig(local, measures, instruments, scores, drugs, valuesets)
     _cross_check(config, inst_doc, med_doc)
     return config

@@ -2,8 +2,11 @@
 transdermal patches, whose dose is a rate and is not multiplied by the timing).
 
 - Dose: doseAndRate[0].doseQuantity, else doseRange.high (the highest prescribed dose).
-  Mass units are converted to mg (g, mg, ug/mcg); a count of tablets, capsules or patches
-  is multiplied by the product strength from medications.yaml.
+  Mass units are converted to mg (g, mg, ug/mcg). A count of units of the dose form
+  (tablets, capsules, patches, films, sprays: `{pill}`, `{tbl}`, `TAB`, `{actuat}`, ...) is
+  multiplied by the ingredient's strength per unit in the product, a volume in mL by its
+  concentration (mg/mL), a prefilled syringe by concentration x volume. A dose that cannot be
+  converted names the unit and the product strength in its DataNote.
 - Timing: timing.repeat frequency (frequencyMax when given) per period (h, d, wk, mo, ...),
   else one administration per `when` / `timeOfDay` entry, else timing.code (BID, TID, ...).
 - No timing at all: a regular (not PRN) dose is taken once daily, with a DataNote
@@ -20,15 +23,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from cds.facts.access import Ctx, codings, number
-from cds.facts.packdefs import Product
+from cds.facts.packdefs import Product, ProductPart
 
 _MASS_TO_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001, "µg": 0.001}
 _RATE_TO_UGH = {"ug/h": 1.0, "mcg/h": 1.0, "ug/hr": 1.0, "mcg/hr": 1.0, "µg/h": 1.0,
                 "mg/h": 1000.0}
 _DAILY_MG = {"mg/d": 1.0, "mg/day": 1.0, "g/d": 1000.0}
-_COUNT = {"", "1", "tab", "tablet", "tablets", "cap", "capsule", "capsules", "patch",
-          "patches", "each", "ea", "dose", "{tbl}", "{tablet}", "{capsule}", "{cap}",
-          "{patch}", "{each}", "{dose}", "{puff}"}
+# Units that count units of the dose form (UCUM annotations, NCI/HL7 orderable-drug-form
+# codes such as TAB and CAP, and plain words), lower case.
+_COUNT = frozenset({
+    "", "1", "tab", "tabs", "tablet", "tablets", "cap", "caps", "capsule", "capsules", "patch",
+    "patches", "each", "ea", "dose", "doses", "pill", "pills", "film", "films", "lozenge",
+    "troche", "suppository", "supp", "spray", "sprays", "actuation", "actuations", "puff",
+    "puffs", "syringe", "cartridge", "device", "unit", "units", "{tbl}", "{tab}", "{tablet}",
+    "{tablets}", "{pill}", "{pills}", "{capsule}", "{capsules}", "{cap}", "{patch}", "{each}",
+    "{dose}", "{puff}", "{spray}", "{sprays}", "{actuat}", "{actuation}", "{film}",
+    "{lozenge}", "{suppository}", "{syringe}", "{cartridge}", "{device}", "{unit}",
+    "{applicator}", "{package}"})
+_VOLUME_TO_ML = {"ml": 1.0, "l": 1000.0, "cl": 10.0, "dl": 100.0}
 _PER_DAY = {"s": 86400.0, "min": 1440.0, "h": 24.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30,
             "a": 1 / 365}
 
@@ -51,8 +63,28 @@ def _quantity(dar: Any) -> dict[str, Any] | None:
     return None
 
 
-def _amount(q: dict[str, Any], product: Product | None) -> tuple[float, str] | str:
-    """(amount, unit in mg | ug/h | mg/d) or an error text."""
+def _per_unit(part: ProductPart, product: Product | None) -> tuple[float, str] | None:
+    """The ingredient amount in one unit of the dose form: (amount, mg | ug/h)."""
+    if part.strength is None:
+        return None
+    if part.unit in ("mg", "ug/h"):
+        return part.strength, part.unit
+    if part.unit == "mg/actuat":
+        return part.strength, "mg"
+    if part.unit == "mg/mL" and product is not None and product.volume_ml:
+        return part.strength * product.volume_ml, "mg"
+    return None
+
+
+def _strength_text(part: ProductPart) -> str:
+    if part.strength is None:
+        return "no strength known (coded as an ingredient, or a pack of several strengths)"
+    return f"strength {part.strength:g} {part.unit}"
+
+
+def _amount(q: dict[str, Any], part: ProductPart, product: Product | None
+            ) -> tuple[float, str] | str:
+    """(amount, unit in mg | ug/h | mg/d) or an error text naming what could not be used."""
     value = number(q.get("value"))
     if value is None:
         return "the dose is not a number"
@@ -66,11 +98,15 @@ def _amount(q: dict[str, Any], product: Product | None) -> tuple[float, str] | s
         return value * _RATE_TO_UGH[unit], "ug/h"
     if unit in _DAILY_MG:
         return value * _DAILY_MG[unit], "mg/d"
+    if unit in _VOLUME_TO_ML and part.unit == "mg/mL" and part.strength is not None:
+        return value * _VOLUME_TO_ML[unit] * part.strength, "mg"
     if unit in _COUNT:
-        if product is None or product.strength is None or product.strength_unit is None:
-            return "a dose in units needs a product strength, and the product is not mapped"
-        return value * product.strength, product.strength_unit
-    return f"dose unit '{unit[:16]}' is not supported"
+        per_unit = _per_unit(part, product)
+        if per_unit is not None:
+            return value * per_unit[0], per_unit[1]
+    shown = raw.strip()[:16] if isinstance(raw, str) and raw.strip() else "(none)"
+    form = f" {product.dose_form}" if product is not None and product.dose_form else ""
+    return f"dose unit '{shown}' cannot be converted to mg:{form} {_strength_text(part)}"
 
 
 def _per_day(dosage: dict[str, Any], timing_codes: dict[str, float]) -> float | None:
@@ -109,36 +145,39 @@ def _current(dosages: list[Any]) -> list[dict[str, Any]]:
     return [d for d in valid if number(d.get("sequence")) in (None, first)]
 
 
-def daily_dose(dosages: Any, product: Product | None, ctx: Ctx, ref: str) -> DailyDose | None:
+def daily_dose(dosages: Any, part: ProductPart, product: Product | None, ctx: Ctx, ref: str,
+               name: str) -> DailyDose | None:
+    """The daily dose of ingredient `part` (named `name` in notes) of `product`."""
     if not isinstance(dosages, list) or not dosages:
-        ctx.note("dose-unknown", "no dosage instructions; daily dose unknown", ref)
+        ctx.note("dose-unknown", f"{name}: no dosage instructions; daily dose unknown", ref)
         return None
     total, unit_seen = 0.0, None
     for dosage in _current(dosages):
         dar = dosage.get("doseAndRate")
         q = _quantity(dar[0] if isinstance(dar, list) and dar else None)
         if q is None:
-            ctx.note("dose-unknown", "no dose quantity; daily dose unknown", ref)
+            ctx.note("dose-unknown", f"{name}: no dose quantity; daily dose unknown", ref)
             return None
-        amount = _amount(q, product)
+        amount = _amount(q, part, product)
         if isinstance(amount, str):
             bad = "negative" in amount or "number" in amount
-            ctx.note("unusable-value" if bad else "dose-unknown", f"{amount}; daily dose unknown",
-                     ref)
+            ctx.note("unusable-value" if bad else "dose-unknown",
+                     f"{name}: {amount}; daily dose unknown", ref)
             return None
         value, unit = amount
         if unit == "mg":
             per_day = _per_day(dosage, ctx.config.drugs.timing_codes)
             if per_day is None:
                 if dosage.get("asNeededBoolean") is True or "asNeededCodeableConcept" in dosage:
-                    ctx.note("dose-unknown", "as-needed dose without timing; daily dose unknown",
-                             ref)
+                    ctx.note("dose-unknown",
+                             f"{name}: as-needed dose without timing; daily dose unknown", ref)
                     return None
-                ctx.note("dose-assumed", "no timing; once daily assumed", ref)
+                ctx.note("dose-assumed", f"{name}: no timing; once daily assumed", ref)
                 per_day = 1.0
             value, unit = value * per_day, "mg/d"
         if unit_seen not in (None, unit):
-            ctx.note("dose-unknown", "dosages in different units; daily dose unknown", ref)
+            ctx.note("dose-unknown", f"{name}: dosages in different units; daily dose unknown",
+                     ref)
             return None
         unit_seen = unit
         total += value

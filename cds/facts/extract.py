@@ -7,13 +7,14 @@ DataNote; nothing here raises on bad data. With `strict=True` every resource is 
 validated against the FHIR R4B models (slow: for debugging and tests, not the hot path).
 
 Fact ids are unique and stable within a call: "context", "patient", "measure:<id>",
-"missing:<id>", "trend:<id>", "med:<Type>/<id>" (drafts "med:draft:<Type>/<id>"),
-"cond:<Type>/<id>", "ref:<Type>/<id>", "dr:<Type>/<id>", "total:<name>".
+"missing:<id>", "trend:<id>", "med:<Type>/<id>" (drafts "med:draft:<Type>/<id>"; one per
+ingredient of a combination product, "med:<Type>/<id>|<ingredient>"),
+"cond:<Type>/<id>", "ref:<Type>/<id>", "enc:<Type>/<id>", "dr:<Type>/<id>", "total:<name>".
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,8 +22,9 @@ from cds.facts.access import Ctx
 from cds.facts.conditions import condition_fact
 from cds.facts.config import FactConfig
 from cds.facts.derived import dose_response_facts, measure_facts, total_facts
+from cds.facts.encounters import encounter_fact
 from cds.facts.fhirtypes import RESOURCE_TYPES
-from cds.facts.medications import MedRecord, medication_facts, medication_record
+from cds.facts.medications import MedRecord, medication_facts, medication_records
 from cds.facts.notes import DataNote
 from cds.facts.observations import observation
 from cds.facts.patient import patient_fact
@@ -33,12 +35,15 @@ from cds.fhir.collect import PatientData
 
 _MEDICATIONS = frozenset({"MedicationRequest", "MedicationStatement"})
 _REFERRALS = frozenset({"ServiceRequest", "Procedure"})
+_ENCOUNTERS = frozenset({"Encounter", "EpisodeOfCare"})
 
 
 @dataclass
 class Extraction:
     facts: list[dict[str, Any]]
     notes: list[DataNote]
+    # (system, code, display) of medication codes no ingredient is known for (fail-safe)
+    unresolved: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 class _Run:
@@ -80,12 +85,14 @@ class _Run:
         elif rtype == "QuestionnaireResponse":
             self.readings.extend(questionnaire_response(res, ctx, ref, self.questionnaires))
         elif rtype in _MEDICATIONS:
-            record = medication_record(res, ctx, ref, self.medications, draft=draft)
-            if record is not None:
-                record.fact_id = f"med:draft:{ref}" if draft else f"med:{ref}"
+            prefix = f"med:draft:{ref}" if draft else f"med:{ref}"
+            for record in medication_records(res, ctx, ref, self.medications, draft=draft):
+                record.fact_id = prefix if record.parts == 1 else f"{prefix}|{record.name}"
                 self.records.append(record)
         elif rtype == "Condition":
             self._add(condition_fact(res, ctx, ref))
+        elif rtype in _ENCOUNTERS:
+            self._add(encounter_fact(res, ctx, ref))
         elif rtype in _REFERRALS:
             fact = referral_fact(res, ctx, ref)
             if fact is not None and draft:
@@ -154,4 +161,4 @@ def extract(data: PatientData, config: FactConfig, now: datetime, *,
     facts.extend(dose_response_facts(meds, by_measure, ctx))
     facts.extend(total_facts(meds, ctx))
     notes = list(dict.fromkeys(ctx.notes))  # drop exact repeats, keep order
-    return Extraction(_unique(facts), notes)
+    return Extraction(_unique(facts), notes, list(dict.fromkeys(ctx.unresolved)))

@@ -5,8 +5,13 @@
 - Draft: every MedicationRequest in context.draftOrders (status "draft" in the fact).
 - History: completed / stopped / on-hold requests and statements. They make no fact but
   tell how long the current dose has run (`dose_days`).
-The ingredient comes only from medications.yaml (IN codes, or SCD/SBD/PIN products mapped to
-their IN); an unknown code gives ingredient "unknown" and a DataNote "unmapped-medication".
+The ingredients come only from the pack: medications.yaml (IN codes, hand-mapped products)
+and the imported product table (rules/terminology/products.json: every SCD, SBD, GPCK and
+BPCK of the imported value sets). A product with several ingredients (oxycodone with
+acetaminophen, buprenorphine with naloxone) gives one record per ingredient, each with its
+own strength, daily dose and MME, so a brand, extended-release or combination product meets
+the same class rules as its generic. An unknown code gives ingredient "unknown", a DataNote
+"unmapped-medication" naming the code, and is listed in `unresolved_codes`.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 from cds.facts.access import Ctx, When, codings, display_of, keys_of
 from cds.facts.codes import RXNORM, Code
 from cds.facts.dosing import DailyDose, daily_dose
-from cds.facts.packdefs import Product
+from cds.facts.packdefs import Product, ProductPart
 
 ORDER_INTENTS = frozenset({"order", "plan", "original-order", "reflex-order", "filler-order",
                            "instance-order"})
@@ -36,6 +41,13 @@ class MedRecord:
     dose: DailyDose | None = None
     start: When | None = None
     fact_id: str = ""
+    parts: int = 1  # ingredients of the product this record is one of
+    dose_form: str = ""  # of the product ("" when coded as an ingredient)
+
+    @property
+    def key(self) -> str:
+        """What makes two records the same drug: the IN code, else the ingredient name."""
+        return self.rxcui or self.name
 
 
 def _concept(res: dict[str, Any], meds: dict[str, dict[str, Any]]) -> Any:
@@ -55,18 +67,20 @@ def _concept(res: dict[str, Any], meds: dict[str, dict[str, Any]]) -> Any:
 
 
 def _resolve(found: list[dict[str, Any]], ctx: Ctx
-             ) -> tuple[str | None, Product | None, dict[str, Any] | None]:
+             ) -> tuple[tuple[ProductPart, ...], Product | None, dict[str, Any] | None]:
+    """The ingredients of the first RxNorm coding the pack knows (IN code or product)."""
     drugs = ctx.config.drugs
     for coding in found:
         if coding.get("system") != RXNORM:
             continue
         code = coding["code"]
-        if code in drugs.ingredients:
-            return code, None, coding
+        ingredient = drugs.ingredients.get(code)
+        if ingredient is not None:
+            return (ProductPart(code, ingredient.name, None, None),), None, coding
         product = drugs.products.get(code)
         if product is not None:
-            return product.ingredient, product, coding
-    return None, None, None
+            return product.parts, product, coding
+    return (), None, None
 
 
 def _start(res: dict[str, Any], ctx: Ctx, ref: str) -> When | None:
@@ -97,42 +111,51 @@ def _status(res: dict[str, Any], draft: bool) -> str | None:
     return "active" if status == "active" else "history" if status in HISTORY else None
 
 
-def medication_record(res: dict[str, Any], ctx: Ctx, ref: str, meds: dict[str, dict[str, Any]],
-                      *, draft: bool = False) -> MedRecord | None:
+def medication_records(res: dict[str, Any], ctx: Ctx, ref: str,
+                       meds: dict[str, dict[str, Any]], *, draft: bool = False
+                       ) -> list[MedRecord]:
+    """One record per ingredient of the medication (one "unknown" record when no code of it
+    is known to the pack); none for statuses that are neither current, draft nor history."""
     status = _status(res, draft)
     if status is None:
-        return None
+        return []
     concept = _concept(res, meds)
     found = codings(concept)
     if not found and not display_of(concept):
         ctx.note("invalid-resource", "the medication has no code; skipped", ref)
-        return None
-    rxcui, product, matched = _resolve(found, ctx)
+        return []
+    parts, product, matched = _resolve(found, ctx)
     all_codes = keys_of(found)
     first = matched or (found[0] if found else None)
-    if rxcui is None and status != "history":
-        ctx.note("unmapped-medication", "no ingredient is known for the medication code "
-                 f"{first['code'] if first else '(text only)'}", ref)
-    record = MedRecord(
-        ref=ref,
-        status=status,
-        rxcui=rxcui,
-        name=ctx.config.drugs.ingredients[rxcui].name if rxcui else "unknown",
-        code=((first.get("system") or "", first["code"]) if first else None),
-        display=display_of(concept, matched, found),
-        codes=all_codes + ([(RXNORM, rxcui)] if rxcui else []),
-        start=_start(res, ctx, ref),
-    )
+    code = (first.get("system") or "", first["code"]) if first else None
+    display = display_of(concept, matched, found)
+    start = _start(res, ctx, ref)
+    if not parts:
+        if status != "history":
+            label = f"{code[1]} ({display[:60]})" if code and display else (
+                code[1] if code else "(text only)")
+            ctx.note("unmapped-medication", f"no ingredient is known for the medication code "
+                     f"{label}: interaction and dose checks could not be run for it", ref)
+            if code is not None:
+                ctx.unresolved.append((code[0], code[1], display[:80]))
+        return [MedRecord(ref=ref, status=status, rxcui=None, name="unknown", code=code,
+                          display=display, codes=all_codes, start=start)]
     key = "dosage" if res.get("resourceType") == "MedicationStatement" else "dosageInstruction"
-    if rxcui is None:
-        return record  # no dose without an ingredient: nothing could use it
-    if status == "history":
-        kept = len(ctx.notes)  # a past order's dose problems are not the current treatment's
-        record.dose = daily_dose(res.get(key), product, ctx, ref)
-        del ctx.notes[kept:]
-        return record
-    record.dose = daily_dose(res.get(key), product, ctx, ref)
-    return record
+    ingredients = ctx.config.drugs.ingredients
+    records = []
+    for part in parts:
+        known = ingredients.get(part.rxcui) if part.rxcui else None
+        record = MedRecord(
+            ref=ref, status=status, rxcui=part.rxcui,
+            name=known.name if known else part.name, code=code, display=display,
+            codes=all_codes + ([(RXNORM, part.rxcui)] if part.rxcui else []),
+            start=start, parts=len(parts), dose_form=product.dose_form if product else "")
+        kept = len(ctx.notes)
+        record.dose = daily_dose(res.get(key), part, product, ctx, ref, record.name)
+        if status == "history":
+            del ctx.notes[kept:]  # a past order's dose problems are not the current treatment's
+        records.append(record)
+    return records
 
 
 def _dose_days(record: MedRecord, same_ingredient: list[MedRecord], ctx: Ctx) -> float | None:
@@ -152,16 +175,27 @@ def _dose_days(record: MedRecord, same_ingredient: list[MedRecord], ctx: Ctx) ->
     return float(max(ctx.now_day - start, 0))
 
 
-def _mme(record: MedRecord, ctx: Ctx) -> float | None:
+def _mme(record: MedRecord, valuesets: list[str], ctx: Ctx) -> float | None:
+    """MME/day with the CDC factor of the ingredient. An opioid (medications.yaml
+    `mme.opioid_valuesets`) without a factor, by a route the factors are not for, or without
+    a daily dose in the factor's unit gets a "mme-not-computed" note naming it instead."""
     drugs = ctx.config.drugs
-    if record.rxcui is None or record.rxcui in drugs.mme_excluded:
+    if record.rxcui is not None and record.rxcui in drugs.mme_excluded:
         return None
-    factor = drugs.mme.get(record.rxcui)
+    factor = drugs.mme.get(record.rxcui) if record.rxcui else None
     if factor is None:
+        if any(v in drugs.mme_valuesets for v in valuesets):
+            ctx.note("mme-not-computed", f"MME not computed for {record.name}: no CDC "
+                     "conversion factor (not counted in the total)", record.ref)
+        return None
+    form = record.dose_form.lower()
+    if form and not any(route in form for route in drugs.mme_routes.get(factor.per, ())):
+        ctx.note("mme-not-computed", f"MME not computed for {record.name}: the CDC factors "
+                 f"are not for {record.dose_form} (not counted in the total)", record.ref)
         return None
     if record.dose is None or record.dose.unit != factor.per:
-        ctx.note("dose-unknown", f"{record.name}: MME cannot be computed without a daily dose "
-                 f"in {factor.per}", record.ref)
+        ctx.note("mme-not-computed", f"MME not computed for {record.name}: no daily dose in "
+                 f"{factor.per} (not counted in the total)", record.ref)
         return None
     return round(record.dose.value * factor.factor, 3)
 
@@ -169,11 +203,11 @@ def _mme(record: MedRecord, ctx: Ctx) -> float | None:
 def medication_facts(records: list[MedRecord], ctx: Ctx) -> list[dict[str, Any]]:
     """Facts for active and draft records; history records only inform `dose_days`."""
     active = [r for r in records if r.status == "active"]
-    active_ingredients = {r.rxcui for r in active if r.rxcui}
+    active_ingredients = {r.key for r in active if r.name != "unknown"}
     active_codes = {r.code for r in active}
-    by_ingredient: dict[str | None, list[MedRecord]] = {}
+    by_ingredient: dict[str, list[MedRecord]] = {}
     for r in records:
-        by_ingredient.setdefault(r.rxcui, []).append(r)
+        by_ingredient.setdefault(r.key, []).append(r)
     index = ctx.config.vs_index
     facts: list[dict[str, Any]] = []
     for r in records:
@@ -189,17 +223,18 @@ def medication_facts(records: list[MedRecord], ctx: Ctx) -> list[dict[str, Any]]
         if r.code:
             fact["system"], fact["code"] = r.code
         if r.status == "draft":
-            new = r.rxcui not in active_ingredients if r.rxcui else r.code not in active_codes
+            new = (r.key not in active_ingredients if r.name != "unknown"
+                   else r.code not in active_codes)
             fact["is_new"] = "yes" if new else "no"
         else:
             fact["is_new"] = "no"
-            dose_days = _dose_days(r, by_ingredient[r.rxcui], ctx)
+            dose_days = _dose_days(r, by_ingredient[r.key], ctx)
             if dose_days is not None:
                 fact["dose_days"] = dose_days
         if r.dose is not None:
             fact["daily_dose"] = r.dose.value
             fact["dose_unit"] = r.dose.unit
-        mme = _mme(r, ctx)
+        mme = _mme(r, fact["valuesets"], ctx)
         if mme is not None:
             fact["mme"] = mme
         facts.append(fact)

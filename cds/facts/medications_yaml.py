@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cds.facts.packdefs import DrugMap, Ingredient, MmeFactor, Product
+from cds.facts.packdefs import DrugMap, Ingredient, MmeFactor, Product, ProductPart
 from cds.facts.yamlfile import YamlFile
 
 MARKS = {"V", "C", "U"}
@@ -58,13 +58,14 @@ def _products(doc: YamlFile, node: Any, ingredients: dict[str, Ingredient]) -> d
             strength, unit = float(match.group(1)), match.group(2)
         elif tty in {"SCD", "SBD"}:
             doc.fail(spec, None, f"product {code}: an {tty} needs a 'strength'")
-        out[code] = Product(code, tty, ingredient, strength, unit)
+        part = ProductPart(ingredient, ingredients[ingredient].name, strength, unit)
+        out[code] = Product(code, tty, (part,))
     return out
 
 
 def _mme(doc: YamlFile, node: Any, ingredients: dict[str, Ingredient]
          ) -> tuple[dict[str, MmeFactor], frozenset[str]]:
-    doc.only(node, {"factors", "excluded", "source"}, "mme")
+    doc.only(node, {"factors", "excluded", "source", "opioid_valuesets", "routes"}, "mme")
     factors: dict[str, MmeFactor] = {}
     table = doc.mapping(node, "factors")
     for rxcui, spec in doc.items(table):
@@ -94,7 +95,11 @@ def parse_medications(doc: YamlFile) -> DrugMap:
     doc.only(root, _ROOT_KEYS, "medications.yaml")
     ingredients = _ingredients(doc, doc.mapping(root, "ingredients"))
     products = _products(doc, doc.mapping(root, "products"), ingredients)
-    factors, excluded = _mme(doc, doc.mapping(root, "mme"), ingredients)
+    mme_node = doc.mapping(root, "mme")
+    factors, excluded = _mme(doc, mme_node, ingredients)
+    routes_node = doc.mapping(mme_node, "routes")
+    routes = {str(per): tuple(str(w).lower() for w in doc.sequence(routes_node, per))
+              for per, _ in doc.items(routes_node)}
     timing_node = doc.mapping(root, "timing_codes")
     timing = {code.upper(): doc.to_number(v, timing_node, code)
               for code, v in doc.items(timing_node)}
@@ -109,6 +114,8 @@ def parse_medications(doc: YamlFile) -> DrugMap:
         products=products,
         mme=factors,
         mme_excluded=excluded,
+        mme_valuesets=frozenset(_ids(doc, mme_node, "opioid_valuesets")),
+        mme_routes=routes,
         timing_codes=timing,
         dose_response_valuesets=_ids(doc, dose_response, "valuesets"),
         dose_response_measure=doc.text(dose_response, "measure"),

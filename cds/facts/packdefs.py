@@ -84,12 +84,22 @@ class Ingredient:
 
 
 @dataclass(frozen=True, slots=True)
+class ProductPart:
+    """One ingredient of a product and its strength per unit of the dose form."""
+
+    rxcui: str | None  # RxNorm IN, when the pack knows the ingredient's code
+    name: str  # ingredient name, lower case, without salt words
+    strength: float | None
+    unit: str | None  # mg | ug/h | mg/mL | mg/actuat | a unit that is never converted
+
+
+@dataclass(frozen=True, slots=True)
 class Product:
     code: str
-    tty: str
-    ingredient: str  # RxNorm IN rxcui
-    strength: float | None  # per dose unit (tablet, capsule, patch)
-    strength_unit: str | None  # "mg" or "ug/h"
+    tty: str  # SCD | SBD | GPCK | BPCK | PIN
+    parts: tuple[ProductPart, ...]
+    dose_form: str = ""
+    volume_ml: float | None = None  # mL per unit (prefilled syringe, cartridge)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +111,11 @@ class MmeFactor:
 @dataclass(frozen=True)
 class DrugMap:
     ingredients: Mapping[str, Ingredient]
-    products: Mapping[str, Product]
+    products: Mapping[str, Product]  # medications.yaml products, then the imported table
     mme: Mapping[str, MmeFactor]
     mme_excluded: frozenset[str]
+    mme_valuesets: frozenset[str]  # opioids: without a factor they get "MME not computed"
+    mme_routes: Mapping[str, tuple[str, ...]]  # factor unit -> dose-form words it applies to
     timing_codes: Mapping[str, float]  # timing.code -> administrations per day
     dose_response_valuesets: tuple[str, ...]
     dose_response_measure: str
@@ -114,5 +126,6 @@ class DrugMap:
 class ValueSetDef:
     id: str
     title: str
-    applies_to: frozenset[str]  # medication | condition | referral | measure; empty = all
+    applies_to: frozenset[str]  # medication | condition | referral | encounter | measure
     codes: frozenset[Code]
+    excludes: frozenset[Code] = frozenset()  # a fact with any of these codes is not a member

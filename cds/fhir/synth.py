@@ -18,6 +18,8 @@ and whole CDS Hooks requests. Used by rule tests, examples and benchmarks.
     conditions: [{code: "82423001", system: snomed, days_ago: 400}]
     referrals: [{code: "308459004", status: active, days_ago: 10,
                  resource: servicerequest, reason: ["193462001"]}]
+    encounters: [{code: "385763009", resource: episodeofcare, status: active, days_ago: 20}]
+                 # Encounter unless resource: episodeofcare; disposition: <SNOMED code>
     resources: [ <raw FHIR R4 resource dicts, passed through> ]
 
 Ids are deterministic (obs-1, qr-1, med-1, ...). Prefetch keys come from the service in
@@ -40,6 +42,7 @@ from cds.facts.config import load_instruments, load_measures, local_codesystem
 from cds.fhir.collect import PatientData, collect
 from cds.fhir.synth_resources import (
     condition,
+    encounter,
     medication,
     observation,
     questionnaire_response,
@@ -56,6 +59,8 @@ DEFAULT_PREFETCH = {
     "conditions": "Condition?patient={{context.patientId}}",
     "serviceRequests": "ServiceRequest?patient={{context.patientId}}",
     "procedures": "Procedure?patient={{context.patientId}}",
+    "encounters": "Encounter?patient={{context.patientId}}",
+    "episodesOfCare": "EpisodeOfCare?patient={{context.patientId}}",
 }
 _ORDER_HOOKS = ("order-select", "order-sign")
 
@@ -109,6 +114,8 @@ def build_resources(given: dict[str, Any], now: datetime, patient_id: str = "exa
     for i, spec in enumerate(given.get("referrals") or [], 1):
         if not spec.get("draft"):
             out.append(referral(spec, i, now, subject, pack, draft=False))
+    for i, spec in enumerate(given.get("encounters") or [], 1):
+        out.append(encounter(spec, i, now, subject, pack))
     out.extend(given.get("resources") or [])
     return out
 

@@ -163,3 +163,27 @@ def referral(spec: dict[str, Any], i: int, now: datetime, subject: dict[str, Any
         res["reasonCode"] = [_concept(resolve_system(spec.get("reason_system", "snomed"),
                                                      pack["local"]), str(r)) for r in reasons]
     return res
+
+
+def encounter(spec: dict[str, Any], i: int, now: datetime, subject: dict[str, Any],
+              pack: dict[str, Any]) -> dict[str, Any]:
+    """An Encounter (default) or EpisodeOfCare (`resource: episodeofcare`) whose type is the
+    given code; `disposition` adds an Encounter discharge disposition code."""
+    system = resolve_system(spec.get("system", "snomed"), pack["local"])
+    concept = _concept(system, str(spec["code"]), spec.get("display"))
+    start = iso(now, spec.get("days_ago", 0))
+    if spec.get("resource", "encounter") == "episodeofcare":
+        return {"resourceType": "EpisodeOfCare", "id": spec.get("id", f"eoc-{i}"),
+                "status": spec.get("status", "active"), "type": [concept],
+                "patient": subject, "period": {"start": start}}
+    res: dict[str, Any] = {
+        "resourceType": "Encounter", "id": spec.get("id", f"enc-{i}"),
+        "status": spec.get("status", "finished"),
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                  "code": spec.get("class", "AMB")},
+        "type": [concept], "subject": subject, "period": {"start": start, "end": start}}
+    if "disposition" in spec:
+        res["hospitalization"] = {"dischargeDisposition": _concept(
+            resolve_system(spec.get("disposition_system", "snomed"), pack["local"]),
+            str(spec["disposition"]))}
+    return res

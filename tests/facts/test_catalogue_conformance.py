@@ -22,6 +22,7 @@ RICH: dict[str, Any] = {
     "medications": GIVEN["medications"] + [
         {"rxnorm": "245134", "dose": 1, "dose_unit": "patch", "every_hours": 72,
          "days_ago": 60}],
+    "encounters": [{"code": "385763009", "resource": "episodeofcare", "days_ago": 20}],
 }
 
 

@@ -21,7 +21,7 @@ def test_project_facts_files_load_with_the_project_value_sets() -> None:
 
 def test_measures_carry_codes_units_ranges_and_trend_settings(config: FactConfig) -> None:
     pain = config.measures["pain"]
-    assert set(pain.codes) == {(LOINC, "72514-3"), (LOINC, "91147-9")}
+    assert set(pain.codes) == {(LOINC, "72514-3"), (LOINC, "38208-5"), (LOINC, "91147-9")}
     assert pain.trend is not None
     assert (pain.trend.window_days, pain.trend.n, pain.trend.min_spacing_days) == (180, 3, 7)
     assert pain.trend.worsening_min_delta == 2 and pain.trend.worsening_min_pct == 30
@@ -34,10 +34,10 @@ def test_measures_carry_codes_units_ranges_and_trend_settings(config: FactConfig
 
 def test_pin_and_scd_codes_map_to_their_ingredient(config: FactConfig) -> None:
     drugs = config.drugs
-    assert drugs.products["476250"].ingredient == "72625"  # duloxetine hydrochloride PIN
-    assert drugs.products["596930"].ingredient == "72625"
-    assert drugs.products["596930"].strength == 30
-    assert drugs.products["245134"].strength_unit == "ug/h"  # fentanyl 25 mcg/h patch
+    assert drugs.products["476250"].parts[0].rxcui == "72625"  # duloxetine hydrochloride PIN
+    (duloxetine,) = drugs.products["596930"].parts
+    assert (duloxetine.rxcui, duloxetine.strength, duloxetine.unit) == ("72625", 30, "mg")
+    assert drugs.products["245134"].parts[0].unit == "ug/h"  # fentanyl 25 mcg/h patch
     assert drugs.ingredients["72625"].name == "duloxetine"
 
 

@@ -25,13 +25,15 @@ def evaluator(pack: Pack) -> Evaluator:
 
 def copy_pack(target: Path, *, real_facts: bool = False) -> Path:
     """The engine fixture pack copied to `target`; with `real_facts`, the bundled pack's
-    facts files (measures, instruments, medications, value sets) are copied in too, so the
+    facts files (measures, instruments, medications, value sets and the imported terminology)
+    are copied in too, so the
     real facts configuration and extractor can run on it."""
     shutil.copytree(PACK, target)
     if real_facts:
         for name in FACTS_FILES:
             shutil.copy(BUNDLED_RULES / name, target / name)
         shutil.copytree(BUNDLED_RULES / "valuesets", target / "valuesets")
+        shutil.copytree(BUNDLED_RULES / "terminology", target / "terminology")
         (target / "facts-standin.yaml").unlink()
     return target
 
