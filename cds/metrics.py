@@ -61,6 +61,13 @@ class Metrics:
         self.errors = Counter(
             "cds_errors", "Error responses by reason", ["kind"], registry=reg,
         )
+        # One series per distinct code: bounded by the codes EHRs send that the pack lacks,
+        # which an informaticist adds (or imports) once they show up here.
+        self.unresolved_codes = Counter(
+            "cds_unresolved_medication_codes",
+            "Medication codes (current or ordered) the pack could not resolve to ingredients",
+            ["system", "code"], registry=reg,
+        )
         self.auth_failures = Counter(
             "cds_auth_failures", "Requests refused for a missing or invalid JWT", registry=reg,
         )
@@ -83,6 +90,8 @@ class Metrics:
         self.hook_calls.labels(service=record.service_id, status=str(record.status)).inc()
         for card in record.cards:
             self.cards.labels(rule=card.rule_id or "-", indicator=card.indicator).inc()
+        for system, code, _display in record.unresolved:
+            self.unresolved_codes.labels(system=system, code=code).inc()
 
     def observe_error(self, reason: str) -> None:
         self.errors.labels(kind=reason).inc()

@@ -38,6 +38,8 @@ class Evaluation:
     facts: list[dict[str, Any]]
     notes: list[DataNote]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # (system, code, display) of medication codes the pack could not resolve (fail-safe)
+    unresolved: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _extractor() -> Callable[..., Any]:
@@ -101,6 +103,7 @@ class Evaluator:
             facts.append(context_fact(data.hook, data.service_id))
         extracted = time.perf_counter()
         result = self.evaluate_facts(facts, data.hook, now, notes, data.patient_id)
+        result.unresolved = extraction.unresolved
         result.timings_ms = {"extract": (extracted - started) * 1000.0, **result.timings_ms}
         result.timings_ms["total"] = (time.perf_counter() - started) * 1000.0
         return result

@@ -60,6 +60,7 @@ class _Evaluation:
     notes: list[Any] = field(default_factory=list)
     facts: list[dict[str, Any]] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    unresolved: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 class OneCardPack:

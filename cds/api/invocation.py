@@ -138,6 +138,7 @@ def _audit(
         cards=_card_records(cards or []),
         notes=notes,
         error=error,
+        unresolved=evaluation.unresolved if evaluation is not None else [],
     )
     try:
         runtime.audit.record(record)

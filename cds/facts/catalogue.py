@@ -233,6 +233,9 @@ FACT_TYPES: dict[str, FactType] = {
                 _f("value", "number", "The aggregate", max_len=6),
                 _f("includes_draft", "string", "yes when draft orders contributed",
                    choices=("yes", "no")),
+                _f("uncounted", "string", "mme_per_day: opioids whose MME could not be "
+                   "computed (no CDC factor, route, or daily dose), comma-separated",
+                   max_len=60),
             ),
         ),
     )

@@ -123,21 +123,31 @@ def total_facts(meds: list[dict[str, Any]], ctx: Ctx) -> list[dict[str, Any]]:
     renewal, is not counted twice) and cns_active_count (distinct ingredients)."""
     active = [m for m in meds if m["status"] == "active"]
     renewals = {(m.get("code"), m.get("daily_dose")) for m in active}
+    drugs = ctx.config.drugs
     mme, mme_draft = 0.0, False
+    uncounted: list[str] = []
     for m in meds:
         if "mme" not in m:
+            if (drugs.mme_valuesets & set(m["valuesets"])
+                    and m.get("rxcui") not in drugs.mme_excluded
+                    and m["ingredient"] not in uncounted):
+                uncounted.append(m["ingredient"])
             continue
         if m["status"] == "draft":
             if (m.get("code"), m.get("daily_dose")) in renewals:
                 continue
             mme_draft = True
         mme += m["mme"]
-    cns_sets = set(ctx.config.drugs.cns_valuesets)
-    cns = {m["rxcui"]: m["status"] for m in sorted(meds, key=lambda m: m["status"] == "active")
-           if "rxcui" in m and cns_sets & set(m["valuesets"])}
+    cns_sets = set(drugs.cns_valuesets)
+    cns = {m.get("rxcui") or m["ingredient"]: m["status"]
+           for m in sorted(meds, key=lambda m: m["status"] == "active")
+           if m["ingredient"] != "unknown" and cns_sets & set(m["valuesets"])}
+    total = {"id": "total:mme_per_day", "type": "total", "name": "mme_per_day",
+             "value": round(mme, 3), "includes_draft": "yes" if mme_draft else "no"}
+    if uncounted:
+        total["uncounted"] = ", ".join(uncounted)
     return [
-        {"id": "total:mme_per_day", "type": "total", "name": "mme_per_day",
-         "value": round(mme, 3), "includes_draft": "yes" if mme_draft else "no"},
+        total,
         {"id": "total:cns_active_count", "type": "total", "name": "cns_active_count",
          "value": float(len(cns)),
          "includes_draft": "yes" if "draft" in cns.values() else "no"},

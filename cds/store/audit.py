@@ -21,11 +21,13 @@ class Rows:
     calls: list[dict[str, Any]] = field(default_factory=list)
     fired: list[dict[str, Any]] = field(default_factory=list)
     cards: list[dict[str, Any]] = field(default_factory=list)
+    unresolved: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, other: Rows) -> None:
         self.calls.extend(other.calls)
         self.fired.extend(other.fired)
         self.cards.extend(other.cards)
+        self.unresolved.extend(other.unresolved)
 
 
 class AuditRows:
@@ -71,6 +73,10 @@ class AuditRows:
                 "problem": card.problem,
                 "patient": patient,
             })
+        for system, code, display in record.unresolved:
+            rows.unresolved.append({"call_id": call_id, "time": record.time,
+                                    "system": system[:256], "code": code[:128],
+                                    "display": display[:128]})
         return rows
 
 
@@ -109,4 +115,5 @@ def write_rows(engine: Engine, rows: Rows) -> None:
 
 
 def _batches(rows: Rows) -> Sequence[tuple[Any, list[dict[str, Any]]]]:
-    return ((tables.calls, rows.calls), (tables.fired, rows.fired), (tables.cards, rows.cards))
+    return ((tables.calls, rows.calls), (tables.fired, rows.fired), (tables.cards, rows.cards),
+            (tables.unresolved, rows.unresolved))

@@ -40,7 +40,8 @@ def report_command(
     """Per rule: times fired, cards issued, accepted, overridden, acceptance rate.
 
     Overrides are broken down by reason. The acceptance rate is accepted cards over cards
-    issued (EHRs never report ignored cards).
+    issued (EHRs never report ignored cards). Then the medication codes the pack could not
+    resolve, most frequent first: add or import them so the safety rules can see them.
     """
     if database_url is None:
         from cds.settings import Settings
@@ -63,7 +64,10 @@ def report_command(
     if output is OutputFormat.json:
         typer.echo(json.dumps(report.to_json(), indent=2))
     else:
-        Console().print(render_table(report))
+        console = Console()
+        console.print(render_table(report))
+        if report.unresolved:
+            console.print(render_unresolved(report))
 
 
 def render_table(report: Report) -> Table:
@@ -84,5 +88,15 @@ def render_table(report: Report) -> Table:
     return table
 
 
+def render_unresolved(report: Report) -> Table:
+    table = Table(title="Medication codes the pack could not resolve (most frequent first)")
+    for column in ("calls", "code", "system", "name as sent"):
+        table.add_column(column, justify="right" if column == "calls" else "left")
+    for u in report.unresolved:
+        table.add_row(str(u.calls), u.code, u.system, u.display)
+    return table
+
+
 app = typer.Typer(add_completion=False)
 app.command("report")(report_command)
+

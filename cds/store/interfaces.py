@@ -39,6 +39,8 @@ class AuditRecord:
     cards: list[CardRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    # medication codes no ingredient was known for: (system, code, display), no patient data
+    unresolved: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 class AuditSink(Protocol):

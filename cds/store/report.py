@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, distinct, func, select
+from sqlalchemy import Engine, distinct, func, inspect, select
 
 from cds.store import tables
 
@@ -44,20 +44,52 @@ class RuleReport:
 
 
 @dataclass
+class UnresolvedCode:
+    """A medication code the pack could not resolve, and in how many calls it came."""
+
+    system: str
+    code: str
+    display: str
+    calls: int
+
+
+@dataclass
 class Report:
     since: datetime | None
     calls: int
     rules: list[RuleReport]
+    unresolved: list[UnresolvedCode] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "since": self.since.isoformat() if self.since else None,
             "calls": self.calls,
             "rules": [rule.to_json() for rule in self.rules],
+            "unresolved_codes": [asdict(u) for u in self.unresolved],
         }
 
 
-def build_report(engine: Engine, since: datetime | None = None) -> Report:
+TOP_UNRESOLVED = 20
+
+
+def _unresolved(engine: Engine, since: datetime | None, limit: int) -> list[UnresolvedCode]:
+    """The most frequent unresolved medication codes (an audit trail older than this table
+    has none)."""
+    if not inspect(engine).has_table(tables.unresolved.name):
+        return []
+    u = tables.unresolved.c
+    query = select(u.system, u.code, func.max(u.display), func.count(distinct(u.call_id))
+                   ).group_by(u.system, u.code)
+    if since is not None:
+        query = query.where(u.time >= since)
+    query = query.order_by(func.count(distinct(u.call_id)).desc(), u.code).limit(limit)
+    with engine.connect() as conn:
+        return [UnresolvedCode(system, code, display or "", n)
+                for system, code, display, n in conn.execute(query)]
+
+
+def build_report(engine: Engine, since: datetime | None = None,
+                 top_unresolved: int = TOP_UNRESOLVED) -> Report:
     calls, fired, cards, fb = tables.calls.c, tables.fired.c, tables.cards.c, tables.feedback.c
     rules: dict[str, RuleReport] = {}
 
@@ -98,4 +130,5 @@ def build_report(engine: Engine, since: datetime | None = None) -> Report:
 
     for report in rules.values():
         report.override_reasons.sort(key=lambda r: (-r.cards, r.code or ""))
-    return Report(since, total_calls, [rules[key] for key in sorted(rules)])
+    return Report(since, total_calls, [rules[key] for key in sorted(rules)],
+                  _unresolved(engine, since, top_unresolved))

@@ -106,6 +106,16 @@ cards = Table(
     Column("patient", _PSEUDONYM),
 )
 
+unresolved = Table(
+    "cds_unresolved_codes", metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("call_id", String(32), nullable=False, index=True),
+    Column("time", UTCDateTime, nullable=False, index=True),
+    Column("system", String(256), nullable=False),
+    Column("code", String(128), nullable=False),
+    Column("display", String(128), nullable=False),  # the product name, never patient data
+)
+
 feedback = Table(
     "cds_feedback", metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),

@@ -128,8 +128,8 @@ def coverage_command(
     assert pack.fact_config is not None
     results = coverage(rules_dir, pack.fact_config)
     table = Table(title=f"Terminology coverage of {pack.name} {pack.version}")
-    for column in ("class", "expansion", "codes", "resolved", "in class", "strength",
-                   "MME factor"):
+    for column in ("class", "expansion", "codes", "resolved", "in class", "excluded",
+                   "strength", "MME factor"):
         table.add_column(column, justify="left" if column in ("class", "expansion") else "right")
 
     def pct(n: int, total: int) -> str:
@@ -137,11 +137,13 @@ def coverage_command(
 
     for r in results:
         table.add_row(r.cls, r.source, str(r.codes), pct(r.resolved, r.codes),
-                      pct(r.in_class, r.codes), pct(r.with_strength, r.codes),
+                      pct(r.in_class, r.codes), str(r.excluded), pct(r.with_strength, r.codes),
                       pct(r.mme_factor, r.codes) if r.cls == "opioids" else "-")
     console.print(table)
-    console.print("MME factor: opioid products whose class ingredient has a CDC factor; the "
-                  "others get \"MME not computed for X\" on their cards.")
+    console.print("excluded: products the class value set leaves out on purpose (`exclude`, "
+                  "e.g. buprenorphine/naloxone is no rescue naloxone). MME factor: opioid "
+                  "products whose opioid has a CDC factor; the others get \"MME not computed "
+                  "for X\" on their cards.")
     if missing:
         for r in results:
             for line in r.missing:

@@ -21,13 +21,14 @@ class ClassCoverage:
     codes: int = 0
     resolved: int = 0  # the pack knows the product's ingredients
     in_class: int = 0  # an ingredient of it is in the class value set
+    excluded: int = 0  # the class value set excludes it on purpose (`exclude`)
     with_strength: int = 0  # that ingredient's strength per unit is known
     mme_factor: int = 0  # opioids: a CDC factor applies to that ingredient
     missing: list[str] = field(default_factory=list)  # "code display: why"
 
     @property
     def complete(self) -> bool:
-        return self.codes == self.in_class
+        return self.codes == self.in_class + self.excluded
 
 
 def class_parts(product: Product, cls: str, config: FactConfig) -> list[int]:
@@ -39,6 +40,15 @@ def class_parts(product: Product, cls: str, config: FactConfig) -> list[int]:
         if cls in index.of("medication", codes):
             out.append(i)
     return out
+
+
+def excluded_on_purpose(product: Product, cls: str, config: FactConfig) -> bool:
+    """The product has an ingredient of the class, and the class excludes the product."""
+    vs = config.valuesets[cls]
+    if (RXNORM, product.code) not in vs.excludes:
+        return False
+    return (RXNORM, product.code) in vs.codes or any(
+        (RXNORM, p.rxcui) in vs.codes for p in product.parts if p.rxcui)
 
 
 def coverage(rules_dir: Path, config: FactConfig) -> list[ClassCoverage]:
@@ -62,6 +72,9 @@ def coverage(rules_dir: Path, config: FactConfig) -> list[ClassCoverage]:
                     continue
                 result.resolved += 1
                 members = class_parts(product, target.cls, config)
+                if not members and excluded_on_purpose(product, target.cls, config):
+                    result.excluded += 1
+                    continue
                 if not members:
                     names = ", ".join(p.name for p in product.parts)
                     result.missing.append(f"{code} {display}: ingredients ({names}) not in "
