@@ -178,6 +178,43 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
         "conditions": [{"code": "82423001", "system": "snomed", "days_ago": 800}],
         "observations": [{"code": "82290-8", "value": 210, "days_ago": 25}],
     }),
+    # ---- Coded the way real EHRs code: brand, extended-release and combination products,
+    # doses in tablets ({pill}, as the CDS Hooks sandbox sends them), ICD-10-CM problems.
+    "ehr-oxycontin-order-on-xanax-neurontin.json": ("order-sign", {
+        "patient": {"age": 58, "sex": "female"},
+        "conditions": [{"code": "G89.29", "system": "icd10cm", "display": "Other chronic pain",
+                        "days_ago": 400}],
+        "observations": [*SCREENED],
+        "medications": [
+            {"rxnorm": "141928", "display": "alprazolam 0.5 MG Oral Tablet [Xanax]", "dose": 1,
+             "dose_unit": "{pill}", "times_per_day": 2, "days_ago": 120},
+            {"rxnorm": "105029", "display": "gabapentin 300 MG Oral Capsule [Neurontin]",
+             "dose": 1, "dose_unit": "{pill}", "times_per_day": 3, "days_ago": 120},
+            {"rxnorm": "1049504", "display": "Abuse-Deterrent 12 HR oxycodone hydrochloride "
+             "10 MG Extended Release Oral Tablet [OxyContin]", "dose": 1, "dose_unit": "{pill}",
+             "times_per_day": 2, "draft": True},
+        ],
+    }),
+    "ehr-morphine-tablets-order-select.json": ("order-select", {
+        "patient": {"age": 63, "sex": "male"},
+        "conditions": [{"code": "M54.50", "system": "icd10cm",
+                        "display": "Low back pain, unspecified", "days_ago": 500}],
+        "observations": [*SCREENED],
+        "medications": [
+            {"rxnorm": "1725059", "display": "naloxone hydrochloride 40 MG/ML Nasal Spray",
+             "dose": 1, "dose_unit": "{spray}", "as_needed": True, "days_ago": 200},
+            {"rxnorm": "892672", "display": "morphine sulfate 30 MG Oral Tablet", "dose": 2,
+             "dose_unit": "{pill}", "times_per_day": 3, "draft": True},
+        ],
+    }),
+    "ehr-unknown-product-order.json": ("order-sign", {
+        "patient": {"age": 45, "sex": "male"},
+        "observations": [*SCREENED],
+        "medications": [
+            {"rxnorm": "999999901", "display": "investigational analgesic 10 MG Oral Tablet",
+             "dose": 1, "dose_unit": "{pill}", "times_per_day": 2, "draft": True},
+        ],
+    }),
     "well-patient.json": ("patient-view", {
         "patient": {"age": 39, "sex": "female"},
         "observations": [

@@ -10,7 +10,9 @@ and the imported product table (rules/terminology/products.json: every SCD, SBD,
 BPCK of the imported value sets). A product with several ingredients (oxycodone with
 acetaminophen, buprenorphine with naloxone) gives one record per ingredient, each with its
 own strength, daily dose and MME, so a brand, extended-release or combination product meets
-the same class rules as its generic. An unknown code gives ingredient "unknown", a DataNote
+the same class rules as its generic. Each record's codes are the resource's codings, the IN
+code and a local "ingredient/<name>" code (for value sets that must name an ingredient by
+name). An unknown code gives ingredient "unknown", a DataNote
 "unmapped-medication" naming the code, and is listed in `unresolved_codes`.
 """
 
@@ -23,6 +25,11 @@ from cds.facts.access import Ctx, When, codings, display_of, keys_of
 from cds.facts.codes import RXNORM, Code
 from cds.facts.dosing import DailyDose, daily_dose
 from cds.facts.packdefs import Product, ProductPart
+
+# Every ingredient also carries the code "ingredient/<name>" of the pack's local CodeSystem,
+# so a value set can name an ingredient that has no RxNorm IN code in a citable source
+# (non-US benzodiazepines, orexin antagonists): the name is the one in RxNorm product names.
+INGREDIENT_CODE_PREFIX = "ingredient/"
 
 ORDER_INTENTS = frozenset({"order", "plan", "original-order", "reflex-order", "filler-order",
                            "instance-order"})
@@ -64,6 +71,12 @@ def _concept(res: dict[str, Any], meds: dict[str, dict[str, Any]]) -> Any:
         return None
     medication = meds.get(target.split("/_history", 1)[0])
     return medication.get("code") if medication else None
+
+
+def ingredient_codes(part: ProductPart, local_system: str) -> list[Code]:
+    """The codes that stand for one ingredient: its IN code (when known) and its name."""
+    by_name = (local_system, INGREDIENT_CODE_PREFIX + part.name)
+    return [(RXNORM, part.rxcui), by_name] if part.rxcui else [by_name]
 
 
 def _resolve(found: list[dict[str, Any]], ctx: Ctx
@@ -142,13 +155,14 @@ def medication_records(res: dict[str, Any], ctx: Ctx, ref: str,
                           display=display, codes=all_codes, start=start)]
     key = "dosage" if res.get("resourceType") == "MedicationStatement" else "dosageInstruction"
     ingredients = ctx.config.drugs.ingredients
+    local = ctx.config.local_system
     records = []
     for part in parts:
         known = ingredients.get(part.rxcui) if part.rxcui else None
         record = MedRecord(
             ref=ref, status=status, rxcui=part.rxcui,
             name=known.name if known else part.name, code=code, display=display,
-            codes=all_codes + ([(RXNORM, part.rxcui)] if part.rxcui else []),
+            codes=[*all_codes, *ingredient_codes(part, local)],
             start=start, parts=len(parts), dose_form=product.dose_form if product else "")
         kept = len(ctx.notes)
         record.dose = daily_dose(res.get(key), part, product, ctx, ref, record.name)

@@ -49,8 +49,7 @@ class Changes:
 
 
 def _diff(old: set[Any], new: set[Any]) -> str:
-    added, removed = len(new - old), len(old - new)
-    return "unchanged" if not added and not removed else f"+{added} -{removed}"
+    return f"+{len(new - old)} -{len(old - new)}"
 
 
 def import_expansions(rules_dir: Path, expansions: list[Expansion], *, package: str | None,

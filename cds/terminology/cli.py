@@ -119,7 +119,7 @@ def coverage_command(
     from cds.rules.pack import load_pack
     from cds.terminology.coverage import coverage
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, width=max(Console().width, 130))
     rules_dir = _rules_dir(rules)
     try:
         pack = load_pack(rules_dir)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cds.facts.codes import RXNORM
 from cds.facts.config import FactConfig
+from cds.facts.medications import ingredient_codes
 from cds.facts.packdefs import Product
 from cds.terminology.store import VALUESETS, read_json, read_manifest, terminology_dir
 
@@ -36,7 +37,7 @@ def class_parts(product: Product, cls: str, config: FactConfig) -> list[int]:
     index = config.vs_index
     out = []
     for i, part in enumerate(product.parts):
-        codes = [(RXNORM, product.code)] + ([(RXNORM, part.rxcui)] if part.rxcui else [])
+        codes = [(RXNORM, product.code), *ingredient_codes(part, config.local_system)]
         if cls in index.of("medication", codes):
             out.append(i)
     return out
@@ -47,8 +48,9 @@ def excluded_on_purpose(product: Product, cls: str, config: FactConfig) -> bool:
     vs = config.valuesets[cls]
     if (RXNORM, product.code) not in vs.excludes:
         return False
+    local = config.local_system
     return (RXNORM, product.code) in vs.codes or any(
-        (RXNORM, p.rxcui) in vs.codes for p in product.parts if p.rxcui)
+        code in vs.codes for p in product.parts for code in ingredient_codes(p, local))
 
 
 def coverage(rules_dir: Path, config: FactConfig) -> list[ClassCoverage]:

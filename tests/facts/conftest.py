@@ -17,13 +17,15 @@ FACT_FILES = ("measures.yaml", "instruments.yaml", "medications.yaml")
 
 
 def make_rules_dir(target: Path) -> Path:
-    """A pack directory: the project's measures/instruments/medications files, the fixture
-    pack.yaml and the fixture value sets (the clinical value sets are tested elsewhere)."""
+    """A pack directory: the project's measures/instruments/medications files and imported
+    terminology (product table), the fixture pack.yaml and the fixture value sets (the
+    clinical value sets are tested elsewhere)."""
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy(FIXTURES / "pack.yaml", target / "pack.yaml")
     for name in FACT_FILES:
         shutil.copy(RULES / name, target / name)
     shutil.copytree(FIXTURES / "valuesets", target / "valuesets", dirs_exist_ok=True)
+    shutil.copytree(RULES / "terminology", target / "terminology", dirs_exist_ok=True)
     return target
 
 

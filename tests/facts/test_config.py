@@ -92,8 +92,8 @@ def test_an_unknown_value_set_in_dose_response_fails_the_load(tmp_path: Path) ->
 
 
 def test_a_product_pointing_at_an_unknown_ingredient_fails(tmp_path: Path) -> None:
-    rules = _broken(tmp_path, "medications.yaml", '"596930": {ingredient: "72625"',
-                    '"596930": {ingredient: "99999999"')
+    rules = _broken(tmp_path, "medications.yaml", '"596932": {ingredient: "72625"',
+                    '"596932": {ingredient: "99999999"')
     with pytest.raises(RulePackError, match="unknown ingredient 99999999"):
         load_fact_config(rules)
 

@@ -65,8 +65,10 @@ def test_tablet_counts_use_the_product_strength(config: FactConfig, now: datetim
     # oxycodone/acetaminophen 5/325: 2 tablets every 6 hours = 40 mg oxycodone = 60 MME
     ex = run_raw([PAT, _request("m1", "1049221", [_dose(2, "{tbl}", {
         "frequency": 1, "period": 6, "periodUnit": "h"})])], config, now)
-    med = fact(ex, "med:MedicationRequest/m1")
+    med = fact(ex, "med:MedicationRequest/m1|oxycodone")
     assert med["ingredient"] == "oxycodone" and med["daily_dose"] == 40.0 and med["mme"] == 60.0
+    paracetamol = fact(ex, "med:MedicationRequest/m1|acetaminophen")
+    assert paracetamol["daily_dose"] == 2600.0 and "mme" not in paracetamol
 
 
 def test_timing_codes_and_dose_ranges_use_the_highest_dose(config: FactConfig,
@@ -103,7 +105,7 @@ def test_as_needed_without_timing_has_no_daily_dose(config: FactConfig, now: dat
     ("596932", "duloxetine"),   # SBD [Cymbalta]
     ("476250", "duloxetine"),   # PIN duloxetine hydrochloride
     ("72625", "duloxetine"),    # IN
-    ("857002", "hydrocodone"),  # hydrocodone / acetaminophen
+    ("857002", "acetaminophen|hydrocodone"),  # one fact per ingredient of a combination
     ("828348", "cyclobenzaprine"),
     ("854873", "zolpidem"),
 ])
@@ -111,7 +113,10 @@ def test_product_and_pin_codes_resolve_to_the_ingredient(code: str, ingredient: 
                                                          config: FactConfig,
                                                          now: datetime) -> None:
     ex = run_raw([PAT, _request("m1", code)], config, now)
-    assert fact(ex, "med:MedicationRequest/m1")["ingredient"] == ingredient
+    names = ingredient.split("|")
+    ids = ["med:MedicationRequest/m1"] if len(names) == 1 else [
+        f"med:MedicationRequest/m1|{name}" for name in names]
+    assert [fact(ex, fid)["ingredient"] for fid in ids] == names
 
 
 def test_an_unmapped_code_is_unknown_and_never_guessed_from_text(config: FactConfig,
