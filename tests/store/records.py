@@ -31,6 +31,7 @@ def audit(
     time: datetime = NOW,
     fired: list[dict[str, Any]] | None = None,
     status: int = 200,
+    unresolved: list[tuple[str, str, str]] | None = None,
 ) -> AuditRecord:
     cards = cards or []
     return AuditRecord(
@@ -42,6 +43,7 @@ def audit(
         pack_version="1.0.0",
         status=status,
         latency_ms=12.5,
+        unresolved=unresolved or [],
         fired=fired if fired is not None else [
             {"rule": c.extension["org.stresspain.cds"]["rule"], "facts": ["f1"]}  # type: ignore[index]
             for c in cards

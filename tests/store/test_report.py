@@ -79,3 +79,32 @@ def test_the_report_command_says_when_there_is_no_audit_trail(tmp_path):
     result = CliRunner().invoke(app, ["--database-url", f"sqlite:///{tmp_path / 'none.db'}"])
     assert result.exit_code == 1
     assert "no audit trail" in result.output
+
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def test_the_report_lists_unresolved_medication_codes_most_frequent_first(make_store,
+                                                                          database_url):
+    store = make_store()
+    new_opioid = (RXNORM, "999999901", "investigational analgesic 10 MG Oral Tablet")
+    ndc = ("http://hl7.org/fhir/sid/ndc", "00406-0552-01", "")
+    store.record(audit([], unresolved=[new_opioid], time=NOW - timedelta(days=30)))
+    store.record(audit([], unresolved=[new_opioid, ndc]))
+    store.record(audit([], unresolved=[new_opioid]))
+    store.close()
+    report = build_report(make_store().database.engine)
+    assert [(u.code, u.calls) for u in report.unresolved] == [("999999901", 3),
+                                                              ("00406-0552-01", 1)]
+    assert report.unresolved[0].display == "investigational analgesic 10 MG Oral Tablet"
+    recent = build_report(make_store().database.engine, NOW - timedelta(days=1))
+    assert [(u.code, u.calls) for u in recent.unresolved] == [("999999901", 2),
+                                                              ("00406-0552-01", 1)]
+    runner = CliRunner()
+    data = json.loads(runner.invoke(app, ["--database-url", database_url, "--format",
+                                          "json"]).output)
+    assert data["unresolved_codes"][0] == {"system": RXNORM, "code": "999999901",
+                                           "display": new_opioid[2], "calls": 3}
+    table = runner.invoke(app, ["--database-url", database_url], env={"COLUMNS": "160"})
+    assert "Medication codes the pack could not resolve" in table.output
+    assert "999999901" in table.output

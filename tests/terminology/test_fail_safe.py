@@ -1,0 +1,52 @@
+"""An order whose code the pack cannot resolve is never silent: a warning card on the order
+hook, a Prometheus counter by code, and a row the governance report reads."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, select
+
+from cds.app import create_app
+from cds.settings import Settings
+from cds.store import tables
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "fhir_examples"
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def test_an_unknown_draft_order_warns_is_counted_and_audited(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cds.sqlite3'}"
+    request = json.loads((EXAMPLES / "ehr-unknown-product-order.json").read_text())
+    settings = Settings(auth="off", database_url=url)
+    with TestClient(create_app(settings, clock=lambda: NOW)) as client:
+        response = client.post("/cds-services/stress-pain-order-sign", json=request)
+        assert response.status_code == 200
+        cards = response.json()["cards"]
+        assert [c["indicator"] for c in cards] == ["warning"]
+        assert cards[0]["summary"].startswith("Interaction checks could not be run for "
+                                              "investigational analgesic")
+        assert "999999901" in cards[0]["detail"]
+        metrics = client.get("/metrics").text
+    line = next(m for m in metrics.splitlines()
+                if m.startswith("cds_unresolved_medication_codes_total{"))
+    assert 'code="999999901"' in line and line.endswith(" 1.0")
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(tables.unresolved.c.code, tables.unresolved.c.display)).all()
+    engine.dispose()
+    assert rows == [("999999901", "investigational analgesic 10 MG Oral Tablet")]
+
+
+def test_a_known_brand_order_is_not_counted(tmp_path: Path) -> None:
+    request = json.loads((EXAMPLES / "ehr-oxycontin-order-on-xanax-neurontin.json").read_text())
+    settings = Settings(auth="off", database_url=f"sqlite:///{tmp_path / 'cds.sqlite3'}")
+    with TestClient(create_app(settings, clock=lambda: NOW)) as client:
+        response = client.post("/cds-services/stress-pain-order-sign", json=request)
+        metrics = client.get("/metrics").text
+    rules = [c["extension"]["org.stresspain.cds"]["rule"] for c in response.json()["cards"]]
+    assert rules == ["R11", "R10"]
+    assert "cds_unresolved_medication_codes_total{" not in metrics
