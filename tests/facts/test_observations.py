@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from cds.facts.config import FactConfig
 
 from .helpers import LOINC, fact, has_fact, notes, obs, run, run_raw
@@ -148,3 +150,22 @@ def test_an_observation_about_another_patient_is_skipped(config: FactConfig,
     ex = run_raw([PATIENT, other], config, now)
     assert not has_fact(ex, "measure:pain")
     assert notes(ex, "other-patient")
+
+
+@pytest.mark.parametrize(("code", "value", "unit", "measure", "expected"), [
+    ("8636-3", 452, "ms", "qtc", 452.0),              # QTc (LOINC)
+    ("14682-9", 150, "umol/L", "creatinine", 1.696),  # serum creatinine in umol/L
+    ("38483-4", 1.1, "mg/dL", "creatinine", 1.1),     # creatinine in blood
+    ("62238-1", 54, "mL/min/{1.73_m2}", "egfr", 54.0),
+    ("48642-3", 61, "mL/min/{1.73_m2}", "egfr", 61.0),
+    ("48643-1", 70, "mL/min/{1.73_m2}", "egfr", 70.0),
+    ("3141-9", 81, "kg", "weight", 81.0),              # body weight measured
+    ("38208-5", 6, "{score}", "pain", 6.0),            # pain severity, reported
+])
+def test_observation_codes_ehrs_send_feed_their_measures(config: FactConfig, now: datetime,
+                                                         code: str, value: float, unit: str,
+                                                         measure: str, expected: float) -> None:
+    ex = run({"patient": {"age": 60, "sex": "male"},
+              "observations": [{"code": code, "value": value, "unit": unit, "days_ago": 3}]},
+             config, now)
+    assert fact(ex, f"measure:{measure}")["value"] == pytest.approx(expected, rel=1e-3)
