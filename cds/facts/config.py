@@ -140,7 +140,9 @@ def _cross_check(config: FactConfig, inst_doc: YamlFile, med_doc: YamlFile) -> N
     dr = med_doc.root["dose_response"]
     if drugs.dose_response_measure not in config.measures:
         med_doc.fail(dr, "measure", f"unknown measure '{drugs.dose_response_measure}'")
-    for key, ids, node in (("valuesets", drugs.dose_response_valuesets, dr),
+    for key, ids, node in (("valuesets", tuple(drugs.dose_not_needed),
+                            med_doc.root.get("dose_not_needed") or {}),
+                           ("valuesets", drugs.dose_response_valuesets, dr),
                            ("valuesets", drugs.cns_valuesets,
                             med_doc.root["totals"]["cns_active_count"])):
         unknown = [i for i in ids if i not in config.valuesets]

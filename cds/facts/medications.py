@@ -164,12 +164,22 @@ def medication_records(res: dict[str, Any], ctx: Ctx, ref: str,
             name=known.name if known else part.name, code=code, display=display,
             codes=[*all_codes, *ingredient_codes(part, local)],
             start=start, parts=len(parts), dose_form=product.dose_form if product else "")
+        if _dose_not_needed(record, ctx):
+            records.append(record)
+            continue
         kept = len(ctx.notes)
         record.dose = daily_dose(res.get(key), part, product, ctx, ref, record.name)
         if status == "history":
             del ctx.notes[kept:]  # a past order's dose problems are not the current treatment's
         records.append(record)
     return records
+
+
+def _dose_not_needed(record: MedRecord, ctx: Ctx) -> bool:
+    """A medicine whose daily dose no rule uses (medications.yaml `dose_not_needed`)."""
+    exempt = ctx.config.drugs.dose_not_needed
+    return bool(exempt) and not exempt.isdisjoint(
+        ctx.config.vs_index.of("medication", record.codes))
 
 
 def _dose_days(record: MedRecord, same_ingredient: list[MedRecord], ctx: Ctx) -> float | None:

@@ -10,7 +10,8 @@ from cds.facts.yamlfile import YamlFile
 
 MARKS = {"V", "C", "U"}
 _STRENGTH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mg|ug/h)\s*$")
-_ROOT_KEYS = {"ingredients", "products", "mme", "timing_codes", "dose_response", "totals"}
+_ROOT_KEYS = {"ingredients", "products", "mme", "timing_codes", "dose_not_needed",
+              "dose_response", "totals"}
 
 
 def _provenance(doc: YamlFile, node: Any, what: str) -> None:
@@ -103,6 +104,8 @@ def parse_medications(doc: YamlFile) -> DrugMap:
     timing_node = doc.mapping(root, "timing_codes")
     timing = {code.upper(): doc.to_number(v, timing_node, code)
               for code, v in doc.items(timing_node)}
+    not_needed = doc.mapping(root, "dose_not_needed", required=False)
+    doc.only(not_needed, {"valuesets"}, "dose_not_needed")
     dose_response = doc.mapping(root, "dose_response")
     doc.only(dose_response, {"valuesets", "measure"}, "dose_response")
     totals = doc.mapping(root, "totals")
@@ -117,6 +120,8 @@ def parse_medications(doc: YamlFile) -> DrugMap:
         mme_valuesets=frozenset(_ids(doc, mme_node, "opioid_valuesets")),
         mme_routes=routes,
         timing_codes=timing,
+        dose_not_needed=frozenset(str(x) for x in doc.sequence(not_needed, "valuesets",
+                                                                 required=False)),
         dose_response_valuesets=_ids(doc, dose_response, "valuesets"),
         dose_response_measure=doc.text(dose_response, "measure"),
         cns_valuesets=_ids(doc, cns, "valuesets"),

@@ -117,6 +117,7 @@ class DrugMap:
     mme_valuesets: frozenset[str]  # opioids: without a factor they get "MME not computed"
     mme_routes: Mapping[str, tuple[str, ...]]  # factor unit -> dose-form words it applies to
     timing_codes: Mapping[str, float]  # timing.code -> administrations per day
+    dose_not_needed: frozenset[str]  # value sets whose members get no daily dose (naloxone)
     dose_response_valuesets: tuple[str, ...]
     dose_response_measure: str
     cns_valuesets: tuple[str, ...]

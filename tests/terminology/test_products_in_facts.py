@@ -119,8 +119,10 @@ def test_a_rectal_opioid_is_not_converted_with_oral_factors(shipped: FactConfig)
 
 
 def test_naloxone_products_count_as_naloxone_but_suboxone_does_not(shipped: FactConfig) -> None:
-    (spray,) = meds(run(shipped, order("1725059", 1, "{spray}", 1)))
+    ex = run(shipped, order("1725059", 1, "{spray}", 1))
+    (spray,) = meds(ex)
     assert "naloxone" in spray["valuesets"] and spray["rxcui"] == "7242"
+    assert "daily_dose" not in spray and ex.notes == []  # dose_not_needed: no dose, no note
     suboxone = {f["ingredient"]: f for f in meds(run(shipped, order("1010606", 1, "{film}")))}
     assert set(suboxone) == {"buprenorphine", "naloxone"}
     assert "naloxone" not in suboxone["naloxone"]["valuesets"]
