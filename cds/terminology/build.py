@@ -63,11 +63,11 @@ def import_expansions(rules_dir: Path, expansions: list[Expansion], *, package: 
             changes.skipped.append(f"{exp.url} (not in manifest.yaml)")
             continue
         path = folder / f"{entry.id}.json"
-        old_codes: set[tuple[str, str]] = set()
+        old_rows: list[list[str]] = []
         old_header: dict[str, Any] = {}
         if path.exists():
             old = read_json(path)
-            old_codes = {(c[0], c[1]) for c in old.get("codes", [])}
+            old_rows = old.get("codes", [])
             old_header = {k: v for k, v in old.items() if k not in ("codes", "imported")}
         header = {
             "id": entry.id,
@@ -80,13 +80,14 @@ def import_expansions(rules_dir: Path, expansions: list[Expansion], *, package: 
             "source": exp.provenance,
             "total": len(exp.codes),
         }
-        new_codes = {(c[0], c[1]) for c in exp.codes}
-        if header == old_header and new_codes == old_codes:
-            changes.add(f"{entry.id}: {len(new_codes)} codes, unchanged")
+        new_rows = [list(c) for c in exp.codes]
+        if header == old_header and new_rows == old_rows:
+            changes.add(f"{entry.id}: {len(new_rows)} codes, unchanged")
             continue
-        write_json(path, {**header, "imported": today.isoformat()}, "codes",
-                   [list(c) for c in exp.codes])
-        changes.add(f"{entry.id}: {len(new_codes)} codes, {_diff(old_codes, new_codes)}")
+        write_json(path, {**header, "imported": today.isoformat()}, "codes", new_rows)
+        old_codes = {(c[0], c[1]) for c in old_rows}
+        new_codes = {(c[0], c[1]) for c in new_rows}
+        changes.add(f"{entry.id}: {len(new_rows)} codes, {_diff(old_codes, new_codes)}")
     return changes
 
 
@@ -160,8 +161,7 @@ def rebuild_products(rules_dir: Path, today: date) -> Changes:
     entries: list[ManifestEntry] = [e for e in read_manifest(rules_dir) if e.products]
     omtk_path = folder / OMTK
     omtk_doc = read_json(omtk_path) if omtk_path.exists() else {}
-    omtk: dict[str, list[list[Any]]] = {}
-    omtk.update(omtk_doc.get("drugs") or {})
+    omtk: dict[str, list[list[Any]]] = dict(omtk_doc.get("drugs") or {})
     changes = Changes()
     displays: dict[str, str] = {}
     used: list[str] = []

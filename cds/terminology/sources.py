@@ -106,20 +106,16 @@ def read_files(paths: list[Path], repository: str | None = None, commit: str | N
     return out
 
 
-def fetch_from_server(server: str, urls: list[str], token: str | None = None,
-                      client: httpx.Client | None = None) -> list[Expansion]:
-    """Expand each canonical `url` on a FHIR terminology server."""
+def fetch_from_server(server: str, urls: list[str], token: str | None = None
+                      ) -> list[Expansion]:
+    """Expand each canonical `url` on a FHIR terminology server (redirects not followed, so
+    the token never leaves the server named)."""
     headers = {"Accept": "application/fhir+json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     base = server.rstrip("/")
-    own = client is None
-    client = client or httpx.Client(timeout=60.0, follow_redirects=False)
-    try:
+    with httpx.Client(timeout=60.0, follow_redirects=False) as client:
         return [_fetch_one(client, base, url, headers) for url in urls]
-    finally:
-        if own:
-            client.close()
 
 
 def _fetch_one(client: httpx.Client, base: str, url: str, headers: dict[str, str]
