@@ -21,6 +21,7 @@ from typing import Any
 from cds.facts.access import Ctx
 from cds.facts.conditions import condition_fact
 from cds.facts.config import FactConfig
+from cds.facts.currency import dispensed_days
 from cds.facts.derived import dose_response_facts, measure_facts, total_facts
 from cds.facts.encounters import encounter_fact
 from cds.facts.fhirtypes import RESOURCE_TYPES
@@ -55,6 +56,7 @@ class _Run:
         self.patients: list[tuple[dict[str, Any], str]] = []
         self.medications: dict[str, dict[str, Any]] = {}
         self.questionnaires: dict[str, dict[str, Any]] = {}
+        self.dispensed = dispensed_days(resources, ctx)
         for res in resources:
             rtype = res.get("resourceType")
             if rtype == "Medication":
@@ -86,7 +88,8 @@ class _Run:
             self.readings.extend(questionnaire_response(res, ctx, ref, self.questionnaires))
         elif rtype in _MEDICATIONS:
             prefix = f"med:draft:{ref}" if draft else f"med:{ref}"
-            for record in medication_records(res, ctx, ref, self.medications, draft=draft):
+            for record in medication_records(res, ctx, ref, self.medications, self.dispensed,
+                                             draft=draft):
                 record.fact_id = prefix if record.parts == 1 else f"{prefix}|{record.name}"
                 self.records.append(record)
         elif rtype == "Condition":

@@ -18,11 +18,13 @@ name). An unknown code gives ingredient "unknown", a DataNote
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from cds.facts.access import Ctx, When, codings, display_of, keys_of
 from cds.facts.codes import RXNORM, Code
+from cds.facts.currency import is_current
 from cds.facts.dosing import DailyDose, daily_dose
 from cds.facts.packdefs import Product, ProductPart
 
@@ -125,10 +127,11 @@ def _status(res: dict[str, Any], draft: bool) -> str | None:
 
 
 def medication_records(res: dict[str, Any], ctx: Ctx, ref: str,
-                       meds: dict[str, dict[str, Any]], *, draft: bool = False
-                       ) -> list[MedRecord]:
+                       meds: dict[str, dict[str, Any]], dispensed: Mapping[str, int], *,
+                       draft: bool = False) -> list[MedRecord]:
     """One record per ingredient of the medication (one "unknown" record when no code of it
-    is known to the pack); none for statuses that are neither current, draft nor history."""
+    is known to the pack); none for statuses that are neither current, draft nor history.
+    An active order past its validity or supply (cds/facts/currency.py) is history."""
     status = _status(res, draft)
     if status is None:
         return []
@@ -137,8 +140,10 @@ def medication_records(res: dict[str, Any], ctx: Ctx, ref: str,
     if not found and not display_of(concept):
         ctx.note("invalid-resource", "the medication has no code; skipped", ref)
         return []
-    parts, product, matched = _resolve(found, ctx)
     all_codes = keys_of(found)
+    if status == "active" and not is_current(res, ref, all_codes, dispensed, ctx):
+        status = "history"
+    parts, product, matched = _resolve(found, ctx)
     first = matched or (found[0] if found else None)
     code = (first.get("system") or "", first["code"]) if first else None
     display = display_of(concept, matched, found)

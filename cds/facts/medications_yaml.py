@@ -5,13 +5,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cds.facts.packdefs import DrugMap, Ingredient, MmeFactor, Product, ProductPart
+from cds.facts.packdefs import (
+    CurrentTherapy,
+    DrugMap,
+    Ingredient,
+    MmeFactor,
+    Product,
+    ProductPart,
+)
 from cds.facts.yamlfile import YamlFile
 
 MARKS = {"V", "C", "U"}
 _STRENGTH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mg|ug/h)\s*$")
-_ROOT_KEYS = {"ingredients", "products", "mme", "timing_codes", "dose_not_needed",
-              "dose_response", "totals"}
+_ROOT_KEYS = {"ingredients", "products", "mme", "timing_codes", "current_therapy",
+              "dose_not_needed", "dose_response", "totals"}
 
 
 def _provenance(doc: YamlFile, node: Any, what: str) -> None:
@@ -104,6 +111,10 @@ def parse_medications(doc: YamlFile) -> DrugMap:
     timing_node = doc.mapping(root, "timing_codes")
     timing = {code.upper(): doc.to_number(v, timing_node, code)
               for code, v in doc.items(timing_node)}
+    current = doc.mapping(root, "current_therapy")
+    doc.only(current, {"grace_days", "dispense_days", "undated_days"}, "current_therapy")
+    current_therapy = CurrentTherapy(*(float(doc.number(current, key) or 0.0) for key in (
+        "grace_days", "dispense_days", "undated_days")))
     not_needed = doc.mapping(root, "dose_not_needed", required=False)
     doc.only(not_needed, {"valuesets"}, "dose_not_needed")
     dose_response = doc.mapping(root, "dose_response")
@@ -120,6 +131,7 @@ def parse_medications(doc: YamlFile) -> DrugMap:
         mme_valuesets=frozenset(_ids(doc, mme_node, "opioid_valuesets")),
         mme_routes=routes,
         timing_codes=timing,
+        current_therapy=current_therapy,
         dose_not_needed=frozenset(str(x) for x in doc.sequence(not_needed, "valuesets",
                                                                  required=False)),
         dose_response_valuesets=_ids(doc, dose_response, "valuesets"),

@@ -108,6 +108,15 @@ class MmeFactor:
     per: str  # "mg/d" or "ug/h": the daily-dose unit the factor multiplies
 
 
+@dataclass(frozen=True, slots=True)
+class CurrentTherapy:
+    """When an active order stops counting as current therapy (medications.yaml)."""
+
+    grace_days: float
+    dispense_days: float
+    undated_days: float
+
+
 @dataclass(frozen=True)
 class DrugMap:
     ingredients: Mapping[str, Ingredient]
@@ -117,6 +126,7 @@ class DrugMap:
     mme_valuesets: frozenset[str]  # opioids: without a factor they get "MME not computed"
     mme_routes: Mapping[str, tuple[str, ...]]  # factor unit -> dose-form words it applies to
     timing_codes: Mapping[str, float]  # timing.code -> administrations per day
+    current_therapy: CurrentTherapy
     dose_not_needed: frozenset[str]  # value sets whose members get no daily dose (naloxone)
     dose_response_valuesets: tuple[str, ...]
     dose_response_measure: str

@@ -14,7 +14,8 @@ and whole CDS Hooks requests. Used by rule tests, examples and benchmarks.
       - {rxnorm: "72625", display: duloxetine 30 MG, dose_mg: 30, times_per_day: 1,
          days_ago: 40, status: active, kind: request, draft: false}
         # also: dose + dose_unit (e.g. 1 patch), every_hours, timing_code (BID),
-        # as_needed, intent; draft: true puts it in context.draftOrders (status draft)
+        # as_needed, intent; draft: true puts it in context.draftOrders (status draft);
+        # supply_days (+ repeats): expected supply; dispensed_days_ago: a MedicationDispense
     conditions: [{code: "82423001", system: snomed, days_ago: 400}]
     referrals: [{code: "308459004", status: active, days_ago: 10,
                  resource: servicerequest, reason: ["193462001"]}]
@@ -42,6 +43,7 @@ from cds.facts.config import load_instruments, load_measures, local_codesystem
 from cds.fhir.collect import PatientData, collect
 from cds.fhir.synth_resources import (
     condition,
+    dispense,
     encounter,
     medication,
     observation,
@@ -56,6 +58,7 @@ DEFAULT_PREFETCH = {
     "questionnaireResponses": "QuestionnaireResponse?patient={{context.patientId}}",
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
     "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
+    "medicationDispenses": "MedicationDispense?patient={{context.patientId}}",
     "conditions": "Condition?patient={{context.patientId}}",
     "serviceRequests": "ServiceRequest?patient={{context.patientId}}",
     "procedures": "Procedure?patient={{context.patientId}}",
@@ -109,6 +112,8 @@ def build_resources(given: dict[str, Any], now: datetime, patient_id: str = "exa
     for i, spec in enumerate(given.get("medications") or [], 1):
         if not spec.get("draft"):
             out.append(medication(spec, i, now, subject, draft=False))
+            if "dispensed_days_ago" in spec:
+                out.append(dispense(spec, i, now, subject))
     for i, spec in enumerate(given.get("conditions") or [], 1):
         out.append(condition(spec, i, now, subject, pack))
     for i, spec in enumerate(given.get("referrals") or [], 1):

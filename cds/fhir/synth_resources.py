@@ -128,7 +128,24 @@ def medication(spec: dict[str, Any], i: int, now: datetime, subject: dict[str, A
         "subject": subject, "authoredOn": when}
     if dosage:
         res["dosageInstruction"] = dosage
+    if "supply_days" in spec:
+        res["dispenseRequest"] = {
+            "expectedSupplyDuration": {"value": spec["supply_days"], "unit": "days",
+                                       "system": UCUM, "code": "d"},
+            "numberOfRepeatsAllowed": spec.get("repeats", 0)}
     return res
+
+
+def dispense(spec: dict[str, Any], i: int, now: datetime, subject: dict[str, Any]
+             ) -> dict[str, Any]:
+    """A completed MedicationDispense of medication `i` (`dispensed_days_ago`)."""
+    return {"resourceType": "MedicationDispense", "id": f"disp-{i}", "status": "completed",
+            "medicationCodeableConcept": _concept(RXNORM, str(spec["rxnorm"]),
+                                                  spec.get("display")),
+            "subject": subject,
+            "authorizingPrescription": [{"reference": f"MedicationRequest/"
+                                                      f"{spec.get('id', f'med-{i}')}"}],
+            "whenHandedOver": iso(now, spec["dispensed_days_ago"])}
 
 
 def condition(spec: dict[str, Any], i: int, now: datetime, subject: dict[str, Any],
