@@ -43,8 +43,6 @@ def test_an_active_order_is_current_only_while_supplied(config: FactConfig, now:
 
 def test_a_validity_period_ending_in_the_future_keeps_an_old_order_current(
         config: FactConfig, now: datetime) -> None:
-    from cds.facts.extract import extract
-    from cds.fhir.synth import build_patient_data
     data = build_patient_data({"patient": {"age": 50, "sex": "male"},
                                "medications": [{**OXY, "days_ago": 500}]}, now)
     order = next(r for r in data.resources if r.get("resourceType") == "MedicationRequest")
