@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from cds.cards.policy import apply_policy
 from cds.facts.notes import DataNote
+from cds.hooks.models import Action, Card, Source, Suggestion
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 EXT = "org.stresspain.cds"
@@ -65,3 +67,41 @@ def test_notes_without_any_card_give_one_data_quality_card(evaluator):
 
 def test_no_rule_and_no_note_means_no_card(evaluator):
     assert evaluator.evaluate_facts([], "patient-view", NOW).cards == []
+
+
+def _card(rule: str, indicator: str, *suggestions):
+    return Card(summary=f"{rule} card", indicator=indicator, source=Source(label="s"),
+                suggestions=list(suggestions), selectionBehavior="any" if suggestions else None,
+                extension={EXT: {"rule": rule, "problem": rule}})
+
+
+def _create(code: str, rtype: str = "MedicationRequest", canonical: str | None = None):
+    resource = {"resourceType": rtype}
+    concept = {"coding": [{"system": "http://example.org", "code": code}]}
+    resource["medicationCodeableConcept" if rtype == "MedicationRequest" else "code"] = concept
+    if canonical:
+        resource["instantiatesCanonical"] = canonical
+    return Suggestion(label=f"create {code}", actions=[Action(type="create", description="d",
+                                                              resource=resource)])
+
+
+def test_the_same_proposal_is_offered_once_on_the_highest_card(evaluator):
+    naloxone, followup = _create("1725059"), _create("task", "Task", "http://loinc.org/q/91148-7")
+    gad7 = _create("task", "Task", "http://loinc.org/q/69737-5")
+    cards = [_card("R13A", "warning", naloxone, followup), _card("R11", "critical", naloxone),
+             _card("R15", "info", followup, gad7)]
+    out = apply_policy(cards, {}, evaluator.texts, [])
+    by_rule = {c.extension[EXT]["rule"]: [s.label for s in c.suggestions] for c in out}
+    assert by_rule == {"R11": ["create 1725059"], "R13A": ["create task"],
+                       "R15": ["create task"]}
+    r15 = next(c for c in out if c.extension[EXT]["rule"] == "R15")
+    canonical = r15.suggestions[0].actions[0].resource["instantiatesCanonical"]
+    assert canonical == "http://loinc.org/q/69737-5"  # another questionnaire: not a repeat
+
+
+def test_a_card_left_without_suggestions_drops_its_selection_behavior(evaluator):
+    naloxone = _create("1725059")
+    out = apply_policy([_card("R10", "warning", naloxone), _card("R11", "critical", naloxone)],
+                       {}, evaluator.texts, [])
+    r10 = next(c for c in out if c.extension[EXT]["rule"] == "R10")
+    assert r10.suggestions == [] and r10.selectionBehavior is None
