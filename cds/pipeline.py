@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cds.cards.notes import EngineTextRenderer
 from cds.cards.policy import apply_policy
-from cds.cards.render import CardRenderer
+from cds.cards.render import CardRenderer, ResourceLookup
 from cds.facts.notes import DataNote
 from cds.hooks.models import Card
 from cds.hooks.services import ServiceCatalogue
@@ -102,7 +102,8 @@ class Evaluator:
         if not any(f.get("type") == "context" for f in facts):
             facts.append(context_fact(data.hook, data.service_id))
         extracted = time.perf_counter()
-        result = self.evaluate_facts(facts, data.hook, now, notes, data.patient_id)
+        result = self.evaluate_facts(facts, data.hook, now, notes, data.patient_id,
+                                     resources=ResourcesByRef(data))
         result.unresolved = extraction.unresolved
         result.timings_ms = {"extract": (extracted - started) * 1000.0, **result.timings_ms}
         result.timings_ms["total"] = (time.perf_counter() - started) * 1000.0
@@ -110,15 +111,16 @@ class Evaluator:
 
     def evaluate_facts(self, facts: list[dict[str, Any]], hook: str, now: datetime,
                        notes: Sequence[DataNote] = (), patient_id: str | None = None,
-                       ) -> Evaluation:
-        """Run the hook's rules on ready-made facts (the engine half of `evaluate`)."""
+                       resources: ResourceLookup | None = None) -> Evaluation:
+        """Run the hook's rules on ready-made facts (the engine half of `evaluate`);
+        `resources` finds the call's resources for suggestions that change one."""
         t0 = time.perf_counter()
         matches = self.engine.evaluate(facts, hook)
         t1 = time.perf_counter()
         by_rule: dict[str, list[Match]] = {}
         for match in matches:
             by_rule.setdefault(match.rule, []).append(match)
-        cards = [self.renderer.render(rule_id, found, hook, now, patient_id)
+        cards = [self.renderer.render(rule_id, found, hook, now, patient_id, resources)
                  for rule_id, found in by_rule.items()]
         t2 = time.perf_counter()
         cards = apply_policy(cards, self.rules, self.texts, notes)
@@ -126,6 +128,22 @@ class Evaluator:
         return Evaluation(cards, matches, facts, list(notes), {
             "evaluate": (t1 - t0) * 1000.0, "render": (t2 - t1) * 1000.0,
             "policy": (t3 - t2) * 1000.0})
+
+
+class ResourcesByRef:
+    """The call's resources (prefetch and draft orders) by relative reference; the index is
+    built on first use, which only suggestions that stop or hold an order need."""
+
+    def __init__(self, data: PatientData) -> None:
+        self._data = data
+        self._index: dict[str, dict[str, Any]] | None = None
+
+    def __call__(self, ref: str) -> dict[str, Any] | None:
+        if self._index is None:
+            self._index = {f"{r.get('resourceType')}/{r.get('id')}": r
+                           for r in (*self._data.resources, *self._data.draft_orders)
+                           if isinstance(r, dict) and isinstance(r.get("id"), str)}
+        return self._index.get(ref)
 
 
 def context_fact(hook: str, service: str) -> dict[str, Any]:

@@ -41,6 +41,9 @@ from cds.rules.pack import Pack
 from cds.rules.schema import CardSpec, Rule, SuggestionSpec
 from cds.rules.source import PathItem, Problem
 
+# Finds a resource of the call by relative reference ("MedicationRequest/123").
+ResourceLookup = Callable[[str], "dict[str, Any] | None"]
+
 log = logging.getLogger("cds.cards")
 EXTENSION_KEY = "org.stresspain.cds"
 T = TypeVar("T")
@@ -53,6 +56,7 @@ class CompiledAction:
     when: Condition
     resource: Native | None
     resource_id: Text | None
+    set_status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,8 @@ class _Builder:
                     self.cond(a.when, *at, "when"),
                     self.resource(a.resource.template, a.resource.with_, *at, "resource")
                     if a.resource else None,
-                    self.text(a.resourceId, *at, "resourceId") if a.resourceId else None))
+                    self.text(a.resourceId, *at, "resourceId") if a.resourceId else None,
+                    a.setStatus))
             out.append(CompiledSuggestion(self.text(spec.label, *here, "label"),
                                           spec.isRecommended, self.cond(spec.when, *here, "when"),
                                           tuple(actions)))
@@ -210,7 +215,8 @@ class CardRenderer:
             self.problems.extend(problems)
 
     def render(self, rule_id: str, matches: list[Match], hook: str, now: datetime,
-               patient_id: str | None = None) -> Card:
+               patient_id: str | None = None, resources: ResourceLookup | None = None) -> Card:
+        """`resources` finds the call's resources by reference, for `setStatus` updates."""
         compiled = self.cards[rule_id]
         rule = compiled.rule
         ctx = Scope(card_context(self.pack, rule, matches, hook, now, patient_id))
@@ -221,7 +227,8 @@ class CardRenderer:
         specs = compiled.suggestions
         if variant is not None and variant.suggestions is not None:
             specs = variant.suggestions
-        suggestions = [s for s in (_suggestion(spec, ctx) for spec in specs) if s is not None]
+        suggestions = [s for s in (_suggestion(spec, ctx, resources) for spec in specs)
+                       if s is not None]
         if not summary or len(summary) >= SUMMARY_MAX:
             log.error("rule %s rendered a summary of %d characters; its title is used instead",
                       rule.id, len(summary))
@@ -253,15 +260,30 @@ def render_resource(action: CompiledAction, ctx: Scope) -> Any:
     return action.resource(ctx) if action.resource is not None else None
 
 
-def _suggestion(spec: CompiledSuggestion, ctx: Scope) -> Suggestion | None:
+def with_status(resource: dict[str, Any], status: str, reason: str) -> dict[str, Any]:
+    """The resource as received, with a new status and the reason as statusReason text."""
+    return {**resource, "status": status, "statusReason": {"text": reason}}
+
+
+def _suggestion(spec: CompiledSuggestion, ctx: Scope, resources: ResourceLookup | None
+                ) -> Suggestion | None:
     if not spec.when(ctx):
         return None
     actions = []
     for a in spec.actions:
         if not a.when(ctx):
             continue
-        resource = render_resource(a, ctx) or None
         resource_id = (a.resource_id(ctx).strip() or None) if a.resource_id else None
+        if a.set_status is not None:
+            # A replacement must stop what it replaces, or it is not offered at all.
+            current = resources(resource_id) if resources and resource_id else None
+            if current is None:
+                return None
+            actions.append(Action(type="update", description=a.description(ctx).strip(),
+                                  resource=with_status(current, a.set_status,
+                                                       a.description(ctx).strip())))
+            continue
+        resource = render_resource(a, ctx) or None
         if a.type in ("create", "update") and resource is None:
             continue
         if a.type == "delete" and not (resource_id or resource):

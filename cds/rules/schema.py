@@ -45,6 +45,7 @@ from pydantic import (
     Field,
     Tag,
     field_validator,
+    model_validator,
 )
 
 RULE_ID = r"^[A-Z][A-Z0-9]*(-[A-Za-z0-9]+)*$"
@@ -198,7 +199,19 @@ class ActionSpec(_Strict):
     description: str
     resource: ResourceRef | None = None
     resourceId: str | None = Field(default=None, description="Template, e.g. '{{ drug.source }}'")
+    setStatus: Literal["stopped", "on-hold", "cancelled"] | None = Field(
+        default=None,
+        description="update only: the resource named by resourceId, as the EHR sent it, with "
+                    "this status (stops or holds the current order a new draft replaces); "
+                    "without that resource the whole suggestion is left out")
     when: str | None = Field(default=None, description="Jinja expression; omit action if false")
+
+    @model_validator(mode="after")
+    def _set_status(self) -> ActionSpec:
+        if self.setStatus is not None and (self.type != "update" or not self.resourceId
+                                           or self.resource is not None):
+            raise ValueError("setStatus needs type: update and resourceId, and no resource")
+        return self
 
 
 class SuggestionSpec(_Strict):
