@@ -169,6 +169,17 @@ FACT_TYPES: dict[str, FactType] = {
             ),
         ),
         FactType(
+            "indication",
+            "The stated indication of a medication (its reasonCode), one per medication fact "
+            "whose order gives one.",
+            (
+                *_COMMON,
+                _SOURCE,
+                _f("medication", "string", "Fact id of the medication", max_len=40),
+                _f("valuesets", "list", "Condition value sets of the reasonCode codes"),
+            ),
+        ),
+        FactType(
             "dose_response",
             "Change of a trended measure since a medication's current dose started.",
             (
@@ -204,6 +215,8 @@ FACT_TYPES: dict[str, FactType] = {
                 _f("status", "string", "FHIR status, lower case", max_len=16),
                 _AGE,
                 _f("reason_valuesets", "list", "Value sets of its reasonCode codes"),
+                _f("category_valuesets", "list", "Value sets of its category codes (e.g. "
+                   "surgical procedure), when it has a category"),
             ),
         ),
         FactType(

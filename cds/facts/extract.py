@@ -9,7 +9,8 @@ validated against the FHIR R4B models (slow: for debugging and tests, not the ho
 Fact ids are unique and stable within a call: "context", "patient", "measure:<id>",
 "missing:<id>", "trend:<id>", "med:<Type>/<id>" (drafts "med:draft:<Type>/<id>"; one per
 ingredient of a combination product, "med:<Type>/<id>|<ingredient>"),
-"cond:<Type>/<id>", "ref:<Type>/<id>", "enc:<Type>/<id>", "dr:<Type>/<id>", "total:<name>".
+"ind:<medication fact id>", "cond:<Type>/<id>", "ref:<Type>/<id>", "enc:<Type>/<id>",
+"dr:<Type>/<id>", "total:<name>".
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from cds.facts.currency import dispensed_days
 from cds.facts.derived import dose_response_facts, measure_facts, total_facts
 from cds.facts.encounters import encounter_fact
 from cds.facts.fhirtypes import RESOURCE_TYPES
-from cds.facts.medications import MedRecord, medication_facts, medication_records
+from cds.facts.medications import (
+    MedRecord,
+    indication_facts,
+    medication_facts,
+    medication_records,
+)
 from cds.facts.notes import DataNote
 from cds.facts.observations import observation
 from cds.facts.patient import patient_fact
@@ -160,6 +166,7 @@ def extract(data: PatientData, config: FactConfig, now: datetime, *,
     meds = medication_facts(run.records, ctx)
     facts.extend(measures)
     facts.extend(meds)
+    facts.extend(indication_facts(run.records, ctx))
     facts.extend(run.clinical)
     facts.extend(dose_response_facts(meds, by_measure, ctx))
     facts.extend(total_facts(meds, ctx))

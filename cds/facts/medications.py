@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds.facts.access import Ctx, When, codings, display_of, keys_of
+from cds.facts.access import Ctx, When, code_keys, codings, display_of, keys_of
 from cds.facts.codes import RXNORM, Code
 from cds.facts.currency import is_current
 from cds.facts.dosing import DailyDose, daily_dose
@@ -50,6 +50,7 @@ class MedRecord:
     dose: DailyDose | None = None
     start: When | None = None
     fact_id: str = ""
+    reasons: list[Code] = field(default_factory=list)  # reasonCode codings (the indication)
     parts: int = 1  # ingredients of the product this record is one of
     dose_form: str = ""  # of the product ("" when coded as an ingredient)
 
@@ -161,6 +162,9 @@ def medication_records(res: dict[str, Any], ctx: Ctx, ref: str,
     key = "dosage" if res.get("resourceType") == "MedicationStatement" else "dosageInstruction"
     ingredients = ctx.config.drugs.ingredients
     local = ctx.config.local_system
+    reasons = res.get("reasonCode")
+    reason_codes = [k for concept in (reasons if isinstance(reasons, list) else [])
+                    for k in code_keys(concept)]
     records = []
     for part in parts:
         known = ingredients.get(part.rxcui) if part.rxcui else None
@@ -168,7 +172,8 @@ def medication_records(res: dict[str, Any], ctx: Ctx, ref: str,
             ref=ref, status=status, rxcui=part.rxcui,
             name=known.name if known else part.name, code=code, display=display,
             codes=[*all_codes, *ingredient_codes(part, local)],
-            start=start, parts=len(parts), dose_form=product.dose_form if product else "")
+            start=start, parts=len(parts), dose_form=product.dose_form if product else "",
+            reasons=reason_codes)
         if _dose_not_needed(record, ctx):
             records.append(record)
             continue
@@ -268,3 +273,13 @@ def medication_facts(records: list[MedRecord], ctx: Ctx) -> list[dict[str, Any]]
             fact["mme"] = mme
         facts.append(fact)
     return facts
+
+
+def indication_facts(records: list[MedRecord], ctx: Ctx) -> list[dict[str, Any]]:
+    """The stated indication (reasonCode) of each current or draft medication, as its own fact:
+    rules join it to the medication by `medication` (a fact binds once per rule branch, so an
+    `unless` cannot test the medication fact it already bound)."""
+    index = ctx.config.vs_index
+    return [{"id": f"ind:{r.fact_id}", "type": "indication", "medication": r.fact_id,
+             "source": r.ref, "valuesets": index.of("condition", r.reasons)}
+            for r in records if r.reasons and r.status != "history"]

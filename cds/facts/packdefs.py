@@ -140,3 +140,4 @@ class ValueSetDef:
     applies_to: frozenset[str]  # medication | condition | referral | encounter | measure
     codes: frozenset[Code]
     excludes: frozenset[Code] = frozenset()  # a fact with any of these codes is not a member
+    prefixes: frozenset[Code] = frozenset()  # (system, code prefix): a hierarchy (ICD-10-CM S)

@@ -55,4 +55,9 @@ def referral_fact(res: dict[str, Any], ctx: Ctx, ref: str) -> dict[str, Any] | N
     reasons = reasons if isinstance(reasons, list) else []
     codes = [k for concept in reasons for k in code_keys(concept)]
     fact["reason_valuesets"] = ctx.config.vs_index.of("condition", codes)
+    category = res.get("category")
+    categories = category if isinstance(category, list) else [category]
+    category_codes = [k for concept in categories for k in code_keys(concept)]
+    if category_codes:
+        fact["category_valuesets"] = ctx.config.vs_index.of("referral", category_codes)
     return fact

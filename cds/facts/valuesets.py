@@ -9,6 +9,9 @@ carries `valuesets: [ids]`. File format (owned by the pack's content)::
     codes:
       - {system: "http://www.nlm.nih.gov/research/umls/rxnorm", code: "7804",
          display: oxycodone, mark: V, source: "S1, S8"}
+    prefixes:                         # optional: every code starting with these (hierarchies)
+      - {system: "http://hl7.org/fhir/sid/icd-10-cm", prefix: "S", display: Injury, mark: V,
+         source: ...}
     include: [cdc-malignant-cancer]   # optional: every code of these value sets too
     exclude: [cdc-opioid-analgesics]  # optional: a fact carrying any of these codes is no member
 
@@ -32,8 +35,9 @@ from cds.facts.yamlfile import YamlFile
 
 KINDS = frozenset({"medication", "condition", "referral", "encounter", "measure"})
 _KEYS = {"id", "title", "description", "applies_to", "codes", "mark", "source", "note",
-         "include", "exclude"}
+         "include", "exclude", "prefixes"}
 _CODE_KEYS = {"system", "code", "display", "mark", "source", "note"}
+_PREFIX_KEYS = {"system", "prefix", "display", "mark", "source", "note"}
 
 
 @dataclass(frozen=True)
@@ -62,13 +66,21 @@ def _load_yaml(path: Path, local: str) -> _Composed:
         doc.fail(root, "applies_to", f"'applies_to' must be among {', '.join(sorted(KINDS))}")
     codes: set[Code] = set()
     include = _refs(doc, root, "include")
-    seq = doc.sequence(root, "codes", required=not include)
+    prefixes: set[Code] = set()
+    pseq = doc.sequence(root, "prefixes", required=False)
+    for i, entry in enumerate(pseq):
+        if not isinstance(entry, dict):
+            doc.fail(pseq, i, "each prefix must be a mapping {system, prefix, ...}")
+        doc.only(entry, _PREFIX_KEYS, "value-set prefix")
+        prefixes.add((resolve_system(doc.text(entry, "system"), local), doc.text(entry, "prefix")))
+    seq = doc.sequence(root, "codes", required=not (include or prefixes))
     for i, entry in enumerate(seq):
         if not isinstance(entry, dict):
             doc.fail(seq, i, "each code must be a mapping {system, code, ...}")
         doc.only(entry, _CODE_KEYS, "value-set code")
         codes.add((resolve_system(doc.text(entry, "system"), local), doc.text(entry, "code")))
-    vs = ValueSetDef(vid, doc.text(root, "title"), applies, frozenset(codes))
+    vs = ValueSetDef(vid, doc.text(root, "title"), applies, frozenset(codes),
+                     prefixes=frozenset(prefixes))
     return _Composed(vs, include, _refs(doc, root, "exclude"), doc)
 
 
@@ -134,8 +146,11 @@ def _resolve(vid: str, pending: dict[str, _Composed], out: dict[str, ValueSetDef
             found |= _resolve(ref, pending, out, (*chain, vid)).codes
         return frozenset(found)
 
+    included = [_resolve(ref, pending, out, (*chain, vid)) for ref in item.include
+                if ref in out and ref != vid and ref not in chain]
     out[vid] = replace(item.vs, codes=item.vs.codes | codes_of("include", item.include),
-                       excludes=codes_of("exclude", item.exclude))
+                       excludes=codes_of("exclude", item.exclude),
+                       prefixes=item.vs.prefixes.union(*(v.prefixes for v in included)))
     return out[vid]
 
 
@@ -160,10 +175,38 @@ class ValueSetIndex:
             kind: {code: frozenset(ids) for code, ids in table.items()}
             for kind, table in excluded.items()
         }
+        # system -> prefix -> value-set ids, per kind; and the prefix lengths to try
+        prefixes: dict[str, dict[str, dict[str, list[str]]]] = {kind: {} for kind in KINDS}
+        for vs in valuesets.values():
+            for kind in vs.applies_to or KINDS:
+                for system, prefix in vs.prefixes:
+                    prefixes[kind].setdefault(system, {}).setdefault(prefix, []).append(vs.id)
+        self._prefixes = prefixes
+        self._prefix_lengths = {kind: {system: sorted({len(p) for p in table})
+                                       for system, table in systems.items()}
+                                for kind, systems in prefixes.items()}
+
+    def _by_prefix(self, kind: str, code: Code) -> list[str]:
+        lengths = self._prefix_lengths[kind].get(code[0])
+        if not lengths:
+            return []
+        table = self._prefixes[kind][code[0]]
+        return [vid for n in lengths if n <= len(code[1])
+                for vid in table.get(code[1][:n], ())]
 
     def of(self, kind: str, codes: Sequence[Code]) -> list[str]:
-        """Sorted ids of the `kind` value sets containing any of `codes` and excluding none."""
+        """Sorted ids of the `kind` value sets containing any of `codes` (as a code or under
+        a prefix) and excluding none."""
         table = self._tables[kind]
+        if self._prefix_lengths[kind]:
+            found = set(self._of(kind, table, codes))
+            for code in codes:
+                found.update(self._by_prefix(kind, code))
+            return sorted(found)
+        return self._of(kind, table, codes)
+
+    def _of(self, kind: str, table: dict[Code, tuple[str, ...]], codes: Sequence[Code]
+            ) -> list[str]:
         if len(codes) == 1:  # the usual case: the table's ids are already sorted and unique
             ids = table.get(codes[0])
             if not ids:
@@ -184,4 +227,4 @@ class ValueSetIndex:
         return sorted(found - dropped)
 
     def contains(self, kind: str, code: Code) -> bool:
-        return code in self._tables[kind]
+        return code in self._tables[kind] or bool(self._by_prefix(kind, code))

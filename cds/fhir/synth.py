@@ -15,10 +15,12 @@ and whole CDS Hooks requests. Used by rule tests, examples and benchmarks.
          days_ago: 40, status: active, kind: request, draft: false}
         # also: dose + dose_unit (e.g. 1 patch), every_hours, timing_code (BID),
         # as_needed, intent; draft: true puts it in context.draftOrders (status draft);
-        # supply_days (+ repeats): expected supply; dispensed_days_ago: a MedicationDispense
+        # supply_days (+ repeats): expected supply; dispensed_days_ago: a MedicationDispense;
+        # reason: [codes] (+ reason_system, default snomed): the order's reasonCode
     conditions: [{code: "82423001", system: snomed, days_ago: 400}]
     referrals: [{code: "308459004", status: active, days_ago: 10,
                  resource: servicerequest, reason: ["193462001"]}]
+                # a procedure may carry category: <SNOMED code> (387713003 surgical)
     encounters: [{code: "385763009", resource: episodeofcare, status: active, days_ago: 20}]
                  # Encounter unless resource: episodeofcare; disposition: <SNOMED code>
     resources: [ <raw FHIR R4 resource dicts, passed through> ]
@@ -111,7 +113,7 @@ def build_resources(given: dict[str, Any], now: datetime, patient_id: str = "exa
         out.append(questionnaire_response(spec, i, now, subject, pack))
     for i, spec in enumerate(given.get("medications") or [], 1):
         if not spec.get("draft"):
-            out.append(medication(spec, i, now, subject, draft=False))
+            out.append(medication(spec, i, now, subject, draft=False, local=pack["local"]))
             if "dispensed_days_ago" in spec:
                 out.append(dispense(spec, i, now, subject))
     for i, spec in enumerate(given.get("conditions") or [], 1):
@@ -130,7 +132,7 @@ def build_draft_orders(given: dict[str, Any], now: datetime, patient_id: str = "
     """The draft orders of `given` (medications and referrals with draft: true)."""
     pack = _pack((rules_dir or RULES_DIR).resolve())
     subject = {"reference": f"Patient/{patient_id}"}
-    out = [medication(spec, i, now, subject, draft=True)
+    out = [medication(spec, i, now, subject, draft=True, local=pack["local"])
            for i, spec in enumerate(given.get("medications") or [], 1) if spec.get("draft")]
     out += [referral(spec, i, now, subject, pack, draft=True)
             for i, spec in enumerate(given.get("referrals") or [], 1) if spec.get("draft")]

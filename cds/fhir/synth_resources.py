@@ -107,8 +107,13 @@ def _dosage(spec: dict[str, Any]) -> dict[str, Any]:
     return dosage
 
 
+def _reasons(spec: dict[str, Any], local: str) -> list[dict[str, Any]]:
+    system = resolve_system(spec.get("reason_system", "snomed"), local)
+    return [_concept(system, str(r)) for r in spec.get("reason") or []]
+
+
 def medication(spec: dict[str, Any], i: int, now: datetime, subject: dict[str, Any], *,
-               draft: bool) -> dict[str, Any]:
+               draft: bool, local: str = "") -> dict[str, Any]:
     concept = _concept(RXNORM, str(spec["rxnorm"]), spec.get("display"))
     dosage = [_dosage(spec)] if ("dose" in spec or "dose_mg" in spec) else []
     when = iso(now, spec.get("days_ago", 0))
@@ -128,6 +133,8 @@ def medication(spec: dict[str, Any], i: int, now: datetime, subject: dict[str, A
         "subject": subject, "authoredOn": when}
     if dosage:
         res["dosageInstruction"] = dosage
+    if spec.get("reason"):
+        res["reasonCode"] = _reasons(spec, local)
     if "supply_days" in spec:
         res["dispenseRequest"] = {
             "expectedSupplyDuration": {"value": spec["supply_days"], "unit": "days",
@@ -167,18 +174,20 @@ def referral(spec: dict[str, Any], i: int, now: datetime, subject: dict[str, Any
     code = _concept(system, str(spec["code"]), spec.get("display"))
     when = iso(now, spec.get("days_ago", 0))
     if spec.get("resource", "servicerequest") == "procedure":
-        return {"resourceType": "Procedure", "id": spec.get("id", f"proc-{i}"),
-                "status": spec.get("status", "completed"), "code": code, "subject": subject,
-                "performedDateTime": when}
+        procedure = {"resourceType": "Procedure", "id": spec.get("id", f"proc-{i}"),
+                     "status": spec.get("status", "completed"), "code": code,
+                     "subject": subject, "performedDateTime": when}
+        if "category" in spec:
+            procedure["category"] = _concept(resolve_system("snomed", pack["local"]),
+                                             str(spec["category"]))
+        return procedure
     res: dict[str, Any] = {
         "resourceType": "ServiceRequest", "id": spec.get("id", f"sr-{i}"),
         "status": "draft" if draft else spec.get("status", "active"),
         "intent": spec.get("intent", "order"), "code": code, "subject": subject,
         "authoredOn": when}
-    reasons = spec.get("reason") or []
-    if reasons:
-        res["reasonCode"] = [_concept(resolve_system(spec.get("reason_system", "snomed"),
-                                                     pack["local"]), str(r)) for r in reasons]
+    if spec.get("reason"):
+        res["reasonCode"] = _reasons(spec, pack["local"])
     return res
 
 

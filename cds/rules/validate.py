@@ -106,10 +106,16 @@ class _PatternChecker:
         vs = self.valuesets.get(vs_id)
         if vs is None:
             return f"unknown value set '{vs_id}' (no rules/valuesets/{vs_id}.yaml)"
-        if spec.name == "valuesets" and vs.applies_to and p.fact not in vs.applies_to:
+        kind = _VALUESET_KIND.get(p.fact, p.fact)
+        if spec.name == "valuesets" and vs.applies_to and kind not in vs.applies_to:
             return (f"value set '{vs_id}' applies to {', '.join(sorted(vs.applies_to))} facts, "
                     f"not {p.fact}")
         return None
+
+
+# Fact types whose `valuesets` hold the value sets of another kind: an indication is a
+# condition (the reasonCode of an order).
+_VALUESET_KIND = {"indication": "condition"}
 
 
 def _join_problems(branch: Branch) -> Iterator[Problem]:

@@ -21,7 +21,7 @@ RICH: dict[str, Any] = {
          {"code": "29463-7", "value": 80, "days_ago": 20}],
     "medications": GIVEN["medications"] + [
         {"rxnorm": "245134", "dose": 1, "dose_unit": "patch", "every_hours": 72,
-         "days_ago": 60}],
+         "days_ago": 60, "reason": ["82423001"]}],
     "encounters": [{"code": "385763009", "resource": "episodeofcare", "days_ago": 20}],
 }
 
