@@ -94,7 +94,8 @@ class CompiledCard:
     suggestions: tuple[CompiledSuggestion, ...]
     links: tuple[CompiledLink, ...]
     override_reasons: tuple[Coding, ...]
-    source: Source
+    source: Source  # used as is when label and url hold no template
+    source_texts: tuple[Text, Text] | None = None  # label, url: rendered per card
 
 
 @dataclass
@@ -185,10 +186,13 @@ def compile_card(pack: Pack, rule: Rule, origin: Origin) -> tuple[CompiledCard, 
     src = rule.source
     source = Source(label=src.label, url=src.url, icon=src.icon,
                     topic=Coding.model_validate(src.topic) if src.topic else None)
+    templated = "{" in src.label or "{" in (src.url or "")
+    source_texts = (b.text(src.label, "source", "label"), b.text(src.url or "", "source", "url")
+                    ) if templated else None
     card = CompiledCard(rule, b.text(spec.summary, "card", "summary"),
                         b.text(spec.detail, "card", "detail"), variants,
                         b.suggestions(spec.suggestions, "card", "suggestions"), links,
-                        tuple(reasons), source)
+                        tuple(reasons), source, source_texts)
     return card, b.problems
 
 
@@ -240,7 +244,7 @@ class CardRenderer:
             summary=summary,
             detail=detail or None,
             indicator=indicator,  # type: ignore[arg-type]
-            source=compiled.source,
+            source=_source(compiled, ctx),
             suggestions=suggestions,
             selectionBehavior=(rule.card.selectionBehavior or "at-most-one")
             if suggestions else None,
@@ -258,6 +262,16 @@ class CardRenderer:
 
 def render_resource(action: CompiledAction, ctx: Scope) -> Any:
     return action.resource(ctx) if action.resource is not None else None
+
+
+def _source(compiled: CompiledCard, ctx: Scope) -> Source:
+    """The card's source; a label or url with a template (e.g. the drug's own label) is
+    rendered for this card."""
+    if compiled.source_texts is None:
+        return compiled.source
+    label, url = compiled.source_texts
+    return compiled.source.model_copy(update={"label": label(ctx).strip() or compiled.rule.title,
+                                              "url": url(ctx).strip() or None})
 
 
 def with_status(resource: dict[str, Any], status: str, reason: str) -> dict[str, Any]:
