@@ -87,6 +87,9 @@ FACT_TYPES: dict[str, FactType] = {
                 _f("age", "number", "Age in whole years at now", unit="a", max_len=3),
                 _f("sex", "string", "Administrative gender",
                    choices=("male", "female", "other", "unknown")),
+                _f("pregnant", "string", "yes when pregnant or lactating by an active Condition "
+                   "or the latest pregnancy status (rules/patient-status.yaml)",
+                   choices=("yes", "no")),
             ),
         ),
         FactType(

@@ -16,7 +16,14 @@ from cds.facts.codes import Code
 from cds.facts.instruments_yaml import parse_instruments
 from cds.facts.measures_yaml import parse_measures
 from cds.facts.medications_yaml import parse_medications
-from cds.facts.packdefs import ComputeDef, DrugMap, InstrumentDef, MeasureDef, ValueSetDef
+from cds.facts.packdefs import (
+    ComputeDef,
+    DrugMap,
+    InstrumentDef,
+    MeasureDef,
+    PregnancyDef,
+    ValueSetDef,
+)
 from cds.facts.products_table import load_product_table
 from cds.facts.valuesets import ValueSetIndex, load_valuesets
 from cds.facts.yamlfile import YamlFile
@@ -30,6 +37,7 @@ class FactConfig:
     answer_scores: Mapping[Code, float]
     drugs: DrugMap
     valuesets: Mapping[str, ValueSetDef]
+    pregnancy: PregnancyDef | None = None
     measures_by_code: Mapping[Code, tuple[str, ...]] = field(init=False)
     vs_index: ValueSetIndex = field(init=False)
 
@@ -125,9 +133,30 @@ def load_fact_config(rules_dir: Path) -> FactConfig:
     drugs = replace(drugs, products={**imported, **drugs.products})
     valuesets = load_valuesets(rules_dir / "valuesets", local,
                                imported=rules_dir / "terminology" / "valuesets")
-    config = FactConfig(local, measures, instruments, scores, drugs, valuesets)
+    pregnancy = _pregnancy(rules_dir / "patient-status.yaml", valuesets, measures)
+    config = FactConfig(local, measures, instruments, scores, drugs, valuesets, pregnancy)
     _cross_check(config, inst_doc, med_doc)
     return config
+
+
+def _pregnancy(path: Path, valuesets: Mapping[str, ValueSetDef],
+               measures: Mapping[str, MeasureDef]) -> PregnancyDef | None:
+    """rules/patient-status.yaml `pregnancy` (format in that file's header); optional."""
+    if not path.exists():
+        return None
+    doc = YamlFile.load(path)
+    root = doc.root if isinstance(doc.root, dict) else {}
+    doc.only(root, {"pregnancy"}, "patient-status.yaml")
+    node = doc.mapping(root, "pregnancy")
+    doc.only(node, {"valuesets", "measure"}, "pregnancy")
+    ids = tuple(str(x) for x in doc.sequence(node, "valuesets"))
+    unknown = [i for i in ids if i not in valuesets]
+    if unknown:
+        doc.fail(node, "valuesets", "unknown value set(s): " + ", ".join(unknown))
+    measure = doc.text(node, "measure", required=False)
+    if measure is not None and measure not in measures:
+        doc.fail(node, "measure", f"unknown measure '{measure}' (not in measures.yaml)")
+    return PregnancyDef(frozenset(ids), measure)
 
 
 def _cross_check(config: FactConfig, inst_doc: YamlFile, med_doc: YamlFile) -> None:

@@ -142,6 +142,24 @@ def _unique(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return facts
 
 
+def pregnancy_status(config: FactConfig, clinical: list[dict[str, Any]],
+                     measures: list[dict[str, Any]]) -> str:
+    """"yes" when an active Condition is in a pregnancy value set, or the latest pregnancy
+    status reading is 1 (rules/patient-status.yaml); else "no"."""
+    rule = config.pregnancy
+    if rule is None:
+        return "no"
+    if any(f["type"] == "condition" and not rule.valuesets.isdisjoint(f["valuesets"])
+           for f in clinical):
+        return "yes"
+    if rule.measure is not None:
+        latest = next((f for f in measures if f["type"] == "measure"
+                       and f["measure"] == rule.measure), None)
+        if latest is not None and latest["value"] == 1.0:
+            return "yes"
+    return "no"
+
+
 def extract(data: PatientData, config: FactConfig, now: datetime, *,
             strict: bool = False) -> Extraction:
     ctx = Ctx(config, now, data.patient_id)
@@ -168,6 +186,8 @@ def extract(data: PatientData, config: FactConfig, now: datetime, *,
     facts.extend(meds)
     facts.extend(indication_facts(run.records, ctx))
     facts.extend(run.clinical)
+    if patient:
+        patient["pregnant"] = pregnancy_status(config, run.clinical, measures)
     facts.extend(dose_response_facts(meds, by_measure, ctx))
     facts.extend(total_facts(meds, ctx))
     notes = list(dict.fromkeys(ctx.notes))  # drop exact repeats, keep order

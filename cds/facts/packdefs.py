@@ -141,3 +141,11 @@ class ValueSetDef:
     codes: frozenset[Code]
     excludes: frozenset[Code] = frozenset()  # a fact with any of these codes is not a member
     prefixes: frozenset[Code] = frozenset()  # (system, code prefix): a hierarchy (ICD-10-CM S)
+
+
+@dataclass(frozen=True)
+class PregnancyDef:
+    """How `patient.pregnant` is decided (rules/patient-status.yaml)."""
+
+    valuesets: frozenset[str]  # an active Condition in one of these
+    measure: str | None  # or the latest reading of this measure is 1

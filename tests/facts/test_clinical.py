@@ -13,7 +13,7 @@ def test_patient_age_is_whole_years_at_now(config: FactConfig, now: datetime) ->
     ex = run_raw([{"resourceType": "Patient", "id": "p1", "birthDate": "1956-06-02",
                    "gender": "male"}], config, now)
     assert fact(ex, "patient") == {"id": "patient", "type": "patient", "source": "Patient/p1",
-                                   "age": 69.0, "sex": "male"}
+                                   "age": 69.0, "sex": "male", "pregnant": "no"}
 
 
 def test_the_context_fact_names_hook_and_service(config: FactConfig, now: datetime) -> None:
