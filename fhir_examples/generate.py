@@ -164,14 +164,18 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     }),
     "r14-stale-data-on-duloxetine.json": ("patient-view", {
         "patient": {"age": 45, "sex": "male"},
+        "conditions": [{"code": "82423001", "system": "snomed", "display": "Chronic pain",
+                        "days_ago": 500}],
         "observations": [
             {"code": "91147-9", "value": 6, "days_ago": 150},
             {"code": "44261-6", "value": 7, "days_ago": 200},
             {"code": "70274-6", "value": 4, "days_ago": 40},
+            {"code": "82290-8", "value": 180, "days_ago": 30},
         ],
         "medications": [{"rxnorm": "596934",
                          "display": "duloxetine 60 MG Delayed Release Oral Capsule",
-                         "dose_mg": 60, "times_per_day": 1, "days_ago": 365}],
+                         "dose_mg": 60, "times_per_day": 1, "days_ago": 365,
+                         "dispensed_days_ago": 20}],
     }),
     "r15-screening-due.json": ("patient-view", {
         "patient": {"age": 40, "sex": "male"},
