@@ -182,6 +182,51 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
         "conditions": [{"code": "82423001", "system": "snomed", "days_ago": 800}],
         "observations": [{"code": "82290-8", "value": 210, "days_ago": 25}],
     }),
+    # ---- Pack 2.0: safety at the moment of prescribing
+    "r01-duloxetine-order-after-item9.json": ("order-sign", {
+        "patient": {"age": 23, "sex": "female"},
+        "observations": [{"code": "44260-8", "value": 1, "days_ago": 1},
+                         {"code": "70274-6", "value": 6, "days_ago": 1}],
+        "medications": [{**DULOXETINE_30, "draft": True}],
+    }),
+    "r12-linezolid-with-sertraline.json": ("order-sign", {
+        "patient": {"age": 60, "sex": "male"},
+        "observations": [*SCREENED],
+        "medications": [
+            {"rxnorm": "312941", "display": "sertraline 50 MG Oral Tablet", "dose_mg": 50,
+             "times_per_day": 1, "days_ago": 200, "dispensed_days_ago": 20},
+            {"rxnorm": "190376", "display": "linezolid", "dose_mg": 600, "times_per_day": 2,
+             "draft": True},
+        ],
+    }),
+    "r13b-opioid-for-acute-fracture.json": ("order-sign", {
+        "patient": {"age": 45, "sex": "female"},
+        "conditions": [{"code": "203082005", "system": "snomed", "display": "Fibromyalgia",
+                        "days_ago": 400}],
+        "observations": [*SCREENED],
+        "medications": [{"rxnorm": "1049621",
+                         "display": "oxycodone hydrochloride 5 MG Oral Tablet",
+                         "dose_mg": 5, "times_per_day": 4, "draft": True,
+                         "reason": ["S52.501A"], "reason_system": "icd10cm"}],
+    }),
+    "r13c-opioid-order-with-sleep-apnoea.json": ("order-sign", {
+        "patient": {"age": 52, "sex": "male"},
+        "conditions": [{"code": "G47.33", "system": "icd10cm",
+                        "display": "Obstructive sleep apnea (adult) (pediatric)",
+                        "days_ago": 300}],
+        "observations": [*SCREENED],
+        "medications": [{**OXYCODONE_10, "times_per_day": 2, "draft": True}],
+    }),
+    "r16-oxycodone-order-in-pregnancy.json": ("order-sign", {
+        "patient": {"age": 29, "sex": "female"},
+        "conditions": [{"code": "Z34.01", "system": "icd10cm",
+                        "display": "Encounter for supervision of normal first pregnancy, "
+                                   "first trimester", "days_ago": 20}],
+        "observations": [*SCREENED],
+        "medications": [{"rxnorm": "1049621",
+                         "display": "oxycodone hydrochloride 5 MG Oral Tablet",
+                         "dose_mg": 5, "times_per_day": 4, "draft": True}],
+    }),
     # ---- Coded the way real EHRs code: brand, extended-release and combination products,
     # doses in tablets ({pill}, as the CDS Hooks sandbox sends them), ICD-10-CM problems.
     "ehr-oxycontin-order-on-xanax-neurontin.json": ("order-sign", {
