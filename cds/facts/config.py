@@ -57,6 +57,12 @@ class FactConfig:
                 for code, ids in self.measures_by_code.items()}
 
     @cached_property
+    def dose_not_needed_codes(self) -> tuple[tuple[frozenset[Code], frozenset[Code]], ...]:
+        """(codes, excluded codes) of each `dose_not_needed` value set, for a quick test."""
+        return tuple((self.valuesets[v].codes, self.valuesets[v].excludes)
+                     for v in sorted(self.drugs.dose_not_needed) if v in self.valuesets)
+
+    @cached_property
     def valueset_ids(self) -> frozenset[str]:
         return frozenset(self.valuesets)
 

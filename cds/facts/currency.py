@@ -48,7 +48,8 @@ def _supply_days(request: dict[str, Any]) -> float | None:
 def _ends(res: dict[str, Any]) -> list[float]:
     """The days on which the order's validity or expected supply ends (none when unstated)."""
     request = res.get("dispenseRequest")
-    request = request if isinstance(request, dict) else {}
+    if not isinstance(request, dict):
+        return []
     validity = request.get("validityPeriod")
     validity = validity if isinstance(validity, dict) else {}
     ends: list[float] = []
@@ -73,6 +74,8 @@ def dispensed_days(resources: Iterable[dict[str, Any]], ctx: Ctx) -> dict[str, i
     for res in resources:
         if res.get("resourceType") != "MedicationDispense" or res.get("status") != "completed":
             continue
+        if ctx.for_other_patient(res, ctx.ref(res)):
+            continue
         day = _day(res.get("whenHandedOver")) or _day(res.get("whenPrepared"))
         if day is None or day > ctx.now_day + 1:
             continue
@@ -93,9 +96,10 @@ def is_current(res: dict[str, Any], ref: str, codes: list[tuple[str, str]],
         period = res.get("effectivePeriod")
         end = _day(period.get("end")) if isinstance(period, dict) else None
         return end is None or end >= now - rule.grace_days
-    keys = ["rx:" + ref, *(f"code:{s}|{c}" for s, c in codes)]
-    if any(now - dispensed.get(key, -10**9) <= rule.dispense_days for key in keys):
-        return True
+    if dispensed:
+        keys = ["rx:" + ref, *(f"code:{s}|{c}" for s, c in codes)]
+        if any(now - dispensed.get(key, -10**9) <= rule.dispense_days for key in keys):
+            return True
     ends = _ends(res)
     if ends:
         return max(ends) >= now - rule.grace_days

@@ -62,10 +62,12 @@ class _Run:
         self.patients: list[tuple[dict[str, Any], str]] = []
         self.medications: dict[str, dict[str, Any]] = {}
         self.questionnaires: dict[str, dict[str, Any]] = {}
-        self.dispensed = dispensed_days(resources, ctx)
+        dispenses: list[dict[str, Any]] = []
         for res in resources:
             rtype = res.get("resourceType")
-            if rtype == "Medication":
+            if rtype == "MedicationDispense":
+                dispenses.append(res)
+            elif rtype == "Medication":
                 rid = res.get("id")
                 if isinstance(rid, str):
                     self.medications[f"Medication/{rid}"] = res
@@ -75,6 +77,7 @@ class _Run:
                     self.questionnaires[f"Questionnaire/{rid}"] = res
                 if isinstance(res.get("url"), str):
                     self.questionnaires[res["url"].split("|", 1)[0]] = res
+        self.dispensed = dispensed_days(dispenses, ctx)
 
     def read(self, res: dict[str, Any], draft: bool) -> None:
         ctx = self.ctx

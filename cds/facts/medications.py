@@ -186,10 +186,13 @@ def medication_records(res: dict[str, Any], ctx: Ctx, ref: str,
 
 
 def _dose_not_needed(record: MedRecord, ctx: Ctx) -> bool:
-    """A medicine whose daily dose no rule uses (medications.yaml `dose_not_needed`)."""
-    exempt = ctx.config.drugs.dose_not_needed
-    return bool(exempt) and not exempt.isdisjoint(
-        ctx.config.vs_index.of("medication", record.codes))
+    """A medicine whose daily dose no rule uses (medications.yaml `dose_not_needed`): a
+    member of one of those value sets, their `exclude` honoured."""
+    for codes, excludes in ctx.config.dose_not_needed_codes:
+        if any(c in codes for c in record.codes) and not any(
+                c in excludes for c in record.codes):
+            return True
+    return False
 
 
 def _dose_days(record: MedRecord, same_ingredient: list[MedRecord], ctx: Ctx) -> float | None:

@@ -50,3 +50,15 @@ def test_a_validity_period_ending_in_the_future_keeps_an_old_order_current(
                                                    "end": f"{now.year + 1}-01-01"}}
     ex = extract(data, config, now)
     assert any(f["type"] == "medication" for f in ex.facts)
+
+
+def test_a_dispense_for_another_patient_does_not_keep_an_order_current(config: FactConfig,
+                                                                        now: datetime) -> None:
+    data = build_patient_data({"patient": {"age": 50, "sex": "male"},
+                               "medications": [{**OXY, "days_ago": 720, "supply_days": 5,
+                                                "dispensed_days_ago": 10}]}, now)
+    dispense = next(r for r in data.resources if r["resourceType"] == "MedicationDispense")
+    dispense["subject"] = {"reference": "Patient/someone-else"}
+    ex = extract(data, config, now)
+    assert not any(f["type"] == "medication" for f in ex.facts)
+    assert any(n.kind == "other-patient" for n in ex.notes)
