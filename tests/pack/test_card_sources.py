@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,17 +10,15 @@ import pytest
 from cds.fhir.synth import build_patient_data
 from cds.hooks.models import Card
 from cds.pipeline import Evaluator
-from cds.rules.pack import load_pack
 
-RULES = Path(__file__).resolve().parents[2] / "rules"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 OXY = {"rxnorm": "1049621", "display": "oxycodone hydrochloride 5 MG Oral Tablet",
        "dose_mg": 5, "times_per_day": 4, "days_ago": 60}
 
 
-@pytest.fixture(scope="module")
-def evaluator() -> Evaluator:
-    return Evaluator(load_pack(RULES))
+@pytest.fixture
+def evaluator(shipped_evaluator: Evaluator) -> Evaluator:
+    return shipped_evaluator
 
 
 def card(evaluator: Evaluator, rule: str, given: dict[str, Any]) -> Card:

@@ -5,7 +5,6 @@ starts use label start doses and real product strengths."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,16 +12,14 @@ import pytest
 from cds.fhir.synth import build_patient_data
 from cds.hooks.models import Card, Suggestion
 from cds.pipeline import Evaluator
-from cds.rules.pack import load_pack
 
-RULES = Path(__file__).resolve().parents[2] / "rules"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 EXT = "org.stresspain.cds"
 
 
-@pytest.fixture(scope="module")
-def evaluator() -> Evaluator:
-    return Evaluator(load_pack(RULES))
+@pytest.fixture
+def evaluator(shipped_evaluator: Evaluator) -> Evaluator:
+    return shipped_evaluator
 
 
 def cards(evaluator: Evaluator, given: dict[str, Any], hook: str = "patient-view") -> list[Card]:

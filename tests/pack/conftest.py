@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cds.pipeline import Evaluator
+from cds.rules.pack import load_pack
+
+RULES = Path(__file__).resolve().parents[2] / "rules"
+
+
+@pytest.fixture(scope="session")
+def shipped_evaluator() -> Evaluator:
+    """The shipped pack, compiled once for the tests that evaluate real patients."""
+    return Evaluator(load_pack(RULES))
