@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cds.cards.notes import EngineTextRenderer
+from cds.cards.notes import EXTENSION_KEY, EngineTextRenderer
 from cds.cards.policy import apply_policy
 from cds.cards.render import CardRenderer, ResourceLookup
 from cds.facts.notes import DataNote
@@ -24,6 +24,7 @@ from cds.hooks.services import ServiceCatalogue
 from cds.rules.compiler import compile_pack
 from cds.rules.engine import Engine, Match
 from cds.rules.pack import Pack
+from cds.rules.packfiles import CardPolicyFile
 from cds.rules.schema import Suppression
 from cds.rules.source import PackProblems
 
@@ -40,6 +41,7 @@ class Evaluation:
     timings_ms: dict[str, float] = field(default_factory=dict)
     # (system, code, display) of medication codes the pack could not resolve (fail-safe)
     unresolved: list[tuple[str, str, str]] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # rules whose cards the budget held back
 
 
 def _extractor() -> Callable[..., Any]:
@@ -92,8 +94,10 @@ class Evaluator:
         assert self.pack.services is not None  # load_pack guarantees services.yaml
         return self.pack.services
 
-    def evaluate(self, data: PatientData, now: datetime) -> Evaluation:
-        """Extract facts from the call's FHIR data, run the hook's rules, render cards."""
+    def evaluate(self, data: PatientData, now: datetime,
+                 card_policy: CardPolicyFile | None = None) -> Evaluation:
+        """Extract facts from the call's FHIR data, run the hook's rules, render cards
+        (`card_policy`: the pack's own unless given, e.g. without bundles for rule tests)."""
         started = time.perf_counter()
         assert self.pack.fact_config is not None
         extraction = _extractor()(data, self.pack.fact_config, now, strict=self.strict)
@@ -103,7 +107,7 @@ class Evaluator:
             facts.append(context_fact(data.hook, data.service_id))
         extracted = time.perf_counter()
         result = self.evaluate_facts(facts, data.hook, now, notes, data.patient_id,
-                                     resources=ResourcesByRef(data))
+                                     resources=ResourcesByRef(data), card_policy=card_policy)
         result.unresolved = extraction.unresolved
         result.timings_ms = {"extract": (extracted - started) * 1000.0, **result.timings_ms}
         result.timings_ms["total"] = (time.perf_counter() - started) * 1000.0
@@ -111,7 +115,8 @@ class Evaluator:
 
     def evaluate_facts(self, facts: list[dict[str, Any]], hook: str, now: datetime,
                        notes: Sequence[DataNote] = (), patient_id: str | None = None,
-                       resources: ResourceLookup | None = None) -> Evaluation:
+                       resources: ResourceLookup | None = None,
+                       card_policy: CardPolicyFile | None = None) -> Evaluation:
         """Run the hook's rules on ready-made facts (the engine half of `evaluate`);
         `resources` finds the call's resources for suggestions that change one."""
         t0 = time.perf_counter()
@@ -123,11 +128,14 @@ class Evaluator:
         cards = [self.renderer.render(rule_id, found, hook, now, patient_id, resources)
                  for rule_id, found in by_rule.items()]
         t2 = time.perf_counter()
-        cards = apply_policy(cards, self.rules, self.texts, notes)
+        policy = apply_policy(cards, self.rules, self.texts, notes,
+                              card_policy or self.pack.card_policy, hook)
         t3 = time.perf_counter()
-        return Evaluation(cards, matches, facts, list(notes), {
+        return Evaluation(policy.cards, matches, facts, list(notes), {
             "evaluate": (t1 - t0) * 1000.0, "render": (t2 - t1) * 1000.0,
-            "policy": (t3 - t2) * 1000.0})
+            "policy": (t3 - t2) * 1000.0},
+            left_out=[str((c.extension or {}).get(EXTENSION_KEY, {}).get("rule"))
+                      for c in policy.left_out])
 
 
 class ResourcesByRef:

@@ -61,6 +61,7 @@ class _Evaluation:
     facts: list[dict[str, Any]] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     unresolved: list[tuple[str, str, str]] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)
 
 
 class OneCardPack:

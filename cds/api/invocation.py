@@ -139,6 +139,7 @@ def _audit(
         notes=notes,
         error=error,
         unresolved=evaluation.unresolved if evaluation is not None else [],
+        left_out=evaluation.left_out if evaluation is not None else [],
     )
     try:
         runtime.audit.record(record)

@@ -5,7 +5,6 @@ line of merged cards. Notes name resources by reference only (DataNote's own rul
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from cds.cards.templating import Scope, compile_text
 from cds.facts.notes import DataNote
@@ -15,19 +14,12 @@ from cds.rules.packfiles import EngineTexts
 EXTENSION_KEY = "org.stresspain.cds"
 
 
-@dataclass(frozen=True)
-class RuleRef:
-    id: str
-    title: str
-
-
 class EngineTextRenderer:
     def __init__(self, texts: EngineTexts, pack_name: str, pack_version: str) -> None:
         self.texts = texts
         self.pack_name = pack_name
         self.pack_version = pack_version
         self._section = compile_text(texts.section)
-        self._also = compile_text(texts.also_from)
         card = texts.card
         self._summary = compile_text(card.summary) if card else None
         self._detail = compile_text(card.detail) if card else None
@@ -38,9 +30,6 @@ class EngineTextRenderer:
 
     def section(self, notes: Sequence[DataNote]) -> str:
         return self._section(self._ctx(notes)) if notes else ""
-
-    def also_from(self, others: Sequence[RuleRef]) -> str:
-        return self._also(Scope({"others": [o.__dict__ for o in others]})) if others else ""
 
     def card_summary(self, notes: Sequence[DataNote]) -> str | None:
         """The data-quality card's summary for these notes (None without a card)."""

@@ -1,24 +1,29 @@
-"""Card policy: one card per clinical problem, most severe first, each proposal once, data notes
-on every card.
+"""Card policy: one card per clinical problem or bundle, most severe first, each proposal
+once, data notes on every card.
 
-Rules that share a `problem` key propose the same thing in different words (a psychology
-referral from the mood rule and from the multimodal rule). Only the most severe of their
-cards is shown (then the lower `priority`, then the rule id); it names the others in its
-detail ("Also proposed by ...") and in the `alsoFrom` extension. Cards are ordered critical
--> warning -> info, then by priority and rule id. A suggestion that creates what a card
-higher in that order already proposes (the same resource type and code, e.g. a naloxone
-MedicationRequest or a psychology referral) is dropped from the lower card, so a clinician
-is offered each thing once. Summaries are never truncated: `check` keeps every summary
-short enough. Suppression after overrides happens later, in the web layer.
+Rules that share a `problem` key, and the problems a bundle of rules/card-policy.yaml groups,
+give one card (cds/cards/bundles.py): the most severe card's summary and indicator (then the
+lower `priority`, then the rule id), every merged card's findings as sections of its detail,
+the merged rules in the `alsoFrom` extension. Each card is first held to the pack's indicator
+policy; after merging, safety cards are always shown and the others kept to the budget.
+Cards are ordered critical -> warning -> info, then by priority and rule id. A suggestion
+that creates what a card higher in that order already proposes (the same resource type and
+code, e.g. a naloxone MedicationRequest or a psychology referral) is dropped from the lower
+card, so a clinician is offered each thing once. Summaries are never truncated: `check`
+keeps every summary short enough. Suppression after overrides happens later, in the web
+layer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
-from cds.cards.notes import EXTENSION_KEY, EngineTextRenderer, RuleRef
+from cds.cards.bundles import apply_budget, merge_cards
+from cds.cards.notes import EXTENSION_KEY, EngineTextRenderer
 from cds.facts.notes import DataNote
 from cds.hooks.models import Card, Suggestion
+from cds.rules.packfiles import CardPolicyFile, IndicatorPolicy
 from cds.rules.schema import Rule
 
 SEVERITY = {"critical": 0, "warning": 1, "info": 2}
@@ -34,28 +39,23 @@ def _rank(card: Card, rules: Mapping[str, Rule]) -> tuple[int, int, str]:
     return (SEVERITY[card.indicator], rule.priority if rule else 1000, rule_id)
 
 
+@dataclass
+class PolicyResult:
+    cards: list[Card]
+    left_out: list[Card] = field(default_factory=list)  # beyond the budget (audited)
+
+
 def apply_policy(cards: Sequence[Card], rules: Mapping[str, Rule], texts: EngineTextRenderer,
-                 notes: Sequence[DataNote]) -> list[Card]:
-    """Merge by problem, order, and add the data-quality section (or card)."""
-    groups: dict[str, list[Card]] = {}
-    for card in cards:
-        meta = _meta(card)
-        key = str(meta.get("problem") or f"rule:{meta.get('rule')}")
-        groups.setdefault(key, []).append(card)
-    kept: list[Card] = []
-    for group in groups.values():
-        group.sort(key=lambda c: _rank(c, rules))
-        best, others = group[0], group[1:]
-        if others:
-            refs = []
-            for other in others:
-                rid = str(_meta(other).get("rule"))
-                rule = rules.get(rid)
-                refs.append(RuleRef(rid, rule.title if rule else rid))
-            best = _with_detail(best, texts.also_from(refs))
-            _meta(best)["alsoFrom"] = [r.id for r in refs]
-        kept.append(best)
+                 notes: Sequence[DataNote], card_policy: CardPolicyFile | None = None,
+                 hook: str = "patient-view") -> PolicyResult:
+    """Hold each card to the indicator policy, merge by problem, then by bundle, order, keep
+    to the budget, offer each proposal once, and add the data-quality section (or card)."""
+    card_policy = card_policy or CardPolicyFile(budget=1000)
+    if card_policy.indicators is not None:
+        cards = [_held_to(card, card_policy.indicators, hook) for card in cards]
+    kept = merge_cards(cards, card_policy, rules, lambda c: _rank(c, rules))
     kept.sort(key=lambda c: _rank(c, rules))
+    kept, left_out = apply_budget(kept, card_policy)
     kept = _each_proposal_once(kept)
     if notes:
         if kept:
@@ -65,7 +65,16 @@ def apply_policy(cards: Sequence[Card], rules: Mapping[str, Rule], texts: Engine
             card = texts.card(notes)
             if card is not None:
                 kept = [card]
-    return kept
+    return PolicyResult(kept, left_out)
+
+
+def _held_to(card: Card, policy: IndicatorPolicy, hook: str) -> Card:
+    """The card with its indicator no more urgent than the policy allows for its problem on
+    this hook (the pack's test keeps rules within it; this guards what the test misses)."""
+    highest = policy.highest(_meta(card).get("problem"), hook)  # type: ignore[arg-type]
+    if SEVERITY[card.indicator] >= SEVERITY[highest]:
+        return card
+    return card.model_copy(update={"indicator": highest})
 
 
 def _proposal_key(suggestion: Suggestion) -> tuple[tuple[str, ...], ...] | None:

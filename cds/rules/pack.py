@@ -1,7 +1,8 @@
 """Load a rule pack directory into a `Pack`: every file parsed once, validated, positioned.
 
     pack.yaml  parameters.yaml  definitions.yaml  override-reasons.yaml  services.yaml
-    data-quality.yaml  templates/*.yaml  rules/*.yaml  tests/*.yaml   (+ facts files)
+    data-quality.yaml  card-policy.yaml  templates/*.yaml  rules/*.yaml  tests/*.yaml
+    (+ facts files)
 
 `read_pack` collects every problem it can find instead of stopping at the first;
 `load_pack` also runs the semantic checks (cds.rules.check) and raises `PackProblems` unless
@@ -23,7 +24,13 @@ from pydantic import BaseModel, ValidationError
 from cds.errors import RulePackError
 from cds.hooks.services import ServiceCatalogue
 from cds.rules.dnf import Origin
-from cds.rules.packfiles import EngineTexts, OverrideReasonDef, OverrideReasonsFile, PackMeta
+from cds.rules.packfiles import (
+    CardPolicyFile,
+    EngineTexts,
+    OverrideReasonDef,
+    OverrideReasonsFile,
+    PackMeta,
+)
 from cds.rules.params import resolve_params
 from cds.rules.schema import Condition, Definitions, RuleFile
 from cds.rules.source import (
@@ -86,6 +93,7 @@ class Pack:
     rules: list[LoadedRule] = field(default_factory=list)
     tests: list[LoadedTests] = field(default_factory=list)
     texts: EngineTexts = field(default_factory=EngineTexts)
+    card_policy: CardPolicyFile = field(default_factory=CardPolicyFile)
     fact_config: FactConfig | None = None
     texts_origin: Origin = field(default_factory=lambda: Origin(None))
 
@@ -187,6 +195,10 @@ def _read_small_files(reader: _Reader, pack: Pack) -> None:
     doc = reader.doc("services.yaml", required=True)
     if doc is not None:
         pack.services = reader.model(doc, ServiceCatalogue)
+    doc = reader.doc("card-policy.yaml", required=False)
+    policy = reader.model(doc, CardPolicyFile) if doc else None
+    if policy is not None:
+        pack.card_policy = policy
     doc = reader.doc("data-quality.yaml", required=False)
     texts = reader.model(doc, EngineTexts) if doc else None
     if texts is not None and doc is not None:

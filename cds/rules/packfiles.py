@@ -49,10 +49,9 @@ class EngineTexts(_Strict):
     """rules/data-quality.yaml: the words the engine itself adds to cards.
 
     `section` is appended to every card's detail when some data could not be used; `card` is
-    shown alone when there are such notes but no rule fired; `also_from` names the rules whose
-    cards were merged into another card of the same problem. All are Jinja templates:
-    `notes` (kind, message, resource), `more` (notes left out beyond `max_notes`) and
-    `others` (id, title) are available.
+    shown alone when there are such notes but no rule fired. Both are Jinja templates:
+    `notes` (kind, message, resource) and `more` (notes left out beyond `max_notes`) are
+    available. (Merged cards list each rule's findings under its title: card-policy.yaml.)
     """
 
     card: DataQualityCard | None = None
@@ -61,8 +60,47 @@ class EngineTexts(_Strict):
         "{% if n.resource %} ({{ n.resource }}){% endif %}\n{% endfor %}"
         "{% if more %}- and {{ more }} more\n{% endif %}"
     )
-    also_from: str = (
-        "\n\nAlso proposed by: {% for r in others %}{{ r.id }} ({{ r.title }})"
-        "{% if not loop.last %}; {% endif %}{% endfor %}."
-    )
     max_notes: int = Field(default=10, ge=1)
+
+
+class Bundle(_Strict):
+    title: str = Field(description="Shown above the findings of the merged cards")
+    problems: list[str] = Field(min_length=1, description="Problem keys of the rules it merges")
+
+
+class CriticalFinding(_Strict):
+    problem: str
+    hooks: list[str] = Field(default_factory=list, description="Only on these hooks (all if "
+                                                               "empty)")
+
+
+class IndicatorPolicy(_Strict):
+    """One indicator policy for the whole pack: critical only for imminent harm; problems in
+    `info` never go above info; everything else is at most a warning."""
+
+    critical: list[CriticalFinding] = Field(default_factory=list)
+    info: list[str] = Field(default_factory=list, description="Problem keys shown as info")
+
+    def highest(self, problem: str | None, hook: str) -> str:
+        """The most urgent indicator a card of `problem` may have on `hook`."""
+        if any(f.problem == problem and (not f.hooks or hook in f.hooks)
+               for f in self.critical):
+            return "critical"
+        return "info" if problem in self.info else "warning"
+
+
+class CardPolicyFile(_Strict):
+    """rules/card-policy.yaml: how cards are combined and limited (cds/cards/policy.py).
+
+    `bundles` merge the cards of several problems into one card that lists every merged
+    card's findings under its title, with suggestions offered once. `safety_problems` (and
+    bundles) are always shown; the other cards are limited to `budget` per response, most
+    important first, and the ones left out are counted in the audit trail.
+    """
+
+    bundles: dict[str, Bundle] = Field(default_factory=dict)
+    safety: list[str] = Field(default_factory=list,
+                              description="Problem keys or bundle ids whose cards are always "
+                                          "shown")
+    budget: int = Field(default=3, ge=0, description="Other cards shown per response, at most")
+    indicators: IndicatorPolicy | None = None

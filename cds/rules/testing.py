@@ -24,6 +24,7 @@ from typing import Any
 from cds.hooks.models import Card
 from cds.pipeline import Evaluation, Evaluator, context_fact
 from cds.rules.pack import LoadedTests
+from cds.rules.packfiles import CardPolicyFile
 from cds.rules.testspec import CardExpect, Case
 
 EXTENSION_KEY = "org.stresspain.cds"
@@ -63,15 +64,24 @@ def _service_for(evaluator: Evaluator, hook: str) -> str:
     return found or hook
 
 
+def rule_test_policy(evaluator: Evaluator) -> CardPolicyFile:
+    """The card policy rule cases run with: the pack's indicator policy, one card per problem
+    and each proposal once, but no bundles and no budget, so a case sees its rule's own card
+    (bundles and the budget have their own tests)."""
+    return CardPolicyFile(budget=10_000, indicators=evaluator.pack.card_policy.indicators)
+
+
 def evaluate_case(evaluator: Evaluator, loaded: LoadedTests, case: Case) -> Evaluation:
     now: datetime = case.now or loaded.tests.now
+    policy = rule_test_policy(evaluator)
     hook = case.hook
     service = _service_for(evaluator, hook)
     if case.facts is not None:
         facts = [dict(f) for f in case.facts]
         if not any(f.get("type") == "context" for f in facts):
             facts.append(context_fact(hook, service))
-        return evaluator.evaluate_facts(facts, hook, now, patient_id="example")
+        return evaluator.evaluate_facts(facts, hook, now, patient_id="example",
+                                        card_policy=policy)
     from cds.fhir.collect import collect
 
     if case.fixture is not None:
@@ -79,12 +89,12 @@ def evaluate_case(evaluator: Evaluator, loaded: LoadedTests, case: Case) -> Eval
         hook = str(request.get("hook", hook))
         data = collect(request.get("prefetch"), request.get("context") or {}, hook,
                        _service_for(evaluator, hook))
-        return evaluator.evaluate(data, now)
+        return evaluator.evaluate(data, now, policy)
     from cds.fhir.synth import build_patient_data
 
     data = build_patient_data(case.given or {}, now, hook, service,
                               rules_dir=evaluator.pack.root)
-    return evaluator.evaluate(data, now)
+    return evaluator.evaluate(data, now, policy)
 
 
 def _card_failures(expect: CardExpect, card: Card | None) -> Iterator[str]:

@@ -22,12 +22,14 @@ class Rows:
     fired: list[dict[str, Any]] = field(default_factory=list)
     cards: list[dict[str, Any]] = field(default_factory=list)
     unresolved: list[dict[str, Any]] = field(default_factory=list)
+    left_out: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, other: Rows) -> None:
         self.calls.extend(other.calls)
         self.fired.extend(other.fired)
         self.cards.extend(other.cards)
         self.unresolved.extend(other.unresolved)
+        self.left_out.extend(other.left_out)
 
 
 class AuditRows:
@@ -77,6 +79,9 @@ class AuditRows:
             rows.unresolved.append({"call_id": call_id, "time": record.time,
                                     "system": system[:256], "code": code[:128],
                                     "display": display[:128]})
+        for rule_id in record.left_out:
+            rows.left_out.append({"call_id": call_id, "time": record.time,
+                                  "rule_id": rule_id[:32]})
         return rows
 
 
@@ -116,4 +121,4 @@ def write_rows(engine: Engine, rows: Rows) -> None:
 
 def _batches(rows: Rows) -> Sequence[tuple[Any, list[dict[str, Any]]]]:
     return ((tables.calls, rows.calls), (tables.fired, rows.fired), (tables.cards, rows.cards),
-            (tables.unresolved, rows.unresolved))
+            (tables.unresolved, rows.unresolved), (tables.left_out, rows.left_out))

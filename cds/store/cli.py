@@ -37,7 +37,8 @@ def report_command(
         OutputFormat, typer.Option("--format", help="table or json")
     ] = OutputFormat.table,
 ) -> None:
-    """Per rule: times fired, cards issued, accepted, overridden, acceptance rate.
+    """Per rule: times fired, cards issued, cards held back by the budget, accepted,
+    overridden, acceptance rate.
 
     Overrides are broken down by reason. The acceptance rate is accepted cards over cards
     issued (EHRs never report ignored cards). Then the medication codes the pack could not
@@ -73,7 +74,8 @@ def report_command(
 def render_table(report: Report) -> Table:
     period = f"since {report.since:%Y-%m-%d %H:%M} UTC" if report.since else "all time"
     table = Table(title=f"Rules, {period} ({report.calls} calls)")
-    for column in ("Rule", "Fired", "Cards", "Accepted", "Overridden", "Acceptance"):
+    for column in ("Rule", "Fired", "Cards", "Held back", "Accepted", "Overridden",
+                   "Acceptance"):
         table.add_column(column, justify="left" if column == "Rule" else "right")
     table.add_column("Override reasons")
     for rule in report.rules:
@@ -82,7 +84,7 @@ def render_table(report: Report) -> Table:
             f"{r.display or r.code or 'none given'} ({r.cards})" for r in rule.override_reasons
         )
         table.add_row(
-            rule.rule, str(rule.fired), str(rule.cards), str(rule.accepted),
+            rule.rule, str(rule.fired), str(rule.cards), str(rule.left_out), str(rule.accepted),
             str(rule.overridden), "-" if rate is None else f"{rate:.0%}", reasons or "-",
         )
     return table

@@ -41,6 +41,7 @@ class AuditRecord:
     error: str | None = None
     # medication codes no ingredient was known for: (system, code, display), no patient data
     unresolved: list[tuple[str, str, str]] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # rules whose cards the budget held back
 
 
 class AuditSink(Protocol):

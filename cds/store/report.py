@@ -31,6 +31,7 @@ class RuleReport:
     cards: int = 0
     accepted: int = 0
     overridden: int = 0
+    left_out: int = 0  # cards held back by the per-response budget
     override_reasons: list[OverrideCount] = field(default_factory=list)
 
     @property
@@ -128,6 +129,14 @@ def build_report(engine: Engine, since: datetime | None = None,
         for rule_id, system, code, display, n in conn.execute(reasons_q):
             rule(rule_id).override_reasons.append(OverrideCount(code, display, system, n))
 
+    if inspect(engine).has_table(tables.left_out.name):
+        lo = tables.left_out.c
+        left_q = select(lo.rule_id, func.count()).group_by(lo.rule_id)
+        if since is not None:
+            left_q = left_q.where(lo.time >= since)
+        with engine.connect() as conn:
+            for rule_id, n in conn.execute(left_q):
+                rule(rule_id).left_out = n
     for report in rules.values():
         report.override_reasons.sort(key=lambda r: (-r.cards, r.code or ""))
     return Report(since, total_calls, [rules[key] for key in sorted(rules)],

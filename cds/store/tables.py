@@ -116,6 +116,14 @@ unresolved = Table(
     Column("display", String(128), nullable=False),  # the product name, never patient data
 )
 
+left_out = Table(
+    "cds_cards_left_out", metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("call_id", String(32), nullable=False, index=True),
+    Column("time", UTCDateTime, nullable=False, index=True),
+    Column("rule_id", String(32), nullable=False, index=True),
+)
+
 feedback = Table(
     "cds_feedback", metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),

@@ -79,10 +79,20 @@ def test_cards_come_most_severe_first_and_cite_their_source(example: Example, re
             assert card["selectionBehavior"] in ("at-most-one", "any")
 
 
-def test_the_complex_patient_merges_the_mood_card_into_the_programme_card(responses):
+def test_the_complex_patient_gets_few_cards_that_hide_no_finding(responses):
     cards = responses["complex-patient.json"]["cards"]
-    programme = next(c for c in cards if _rule(c) == "R04")
-    assert programme["extension"]["org.stresspain.cds"]["alsoFrom"] == ["R02"]
+    assert len(cards) <= 5
+    opioid = next(c for c in cards if _rule(c) == "R11")
+    meta = opioid["extension"]["org.stresspain.cds"]
+    assert meta["bundle"] == "opioid-safety"
+    assert sorted(meta["alsoFrom"]) == ["R10", "R13A", "R17"]
+    for finding in ("alprazolam", "**gabapentin** 900 mg/day", "Total: 60 MME/day", "Beers 2023"):
+        assert finding in opioid["detail"], finding
+    naloxone = [s for c in cards for s in c.get("suggestions", []) if "naloxone" in s["label"]]
+    assert len(naloxone) == 1  # proposed by R10, R11 and R13A; offered once
+    plan = next(c for c in cards if _rule(c) == "R04")
+    assert plan["extension"]["org.stresspain.cds"]["bundle"] == "multimodal-plan"
+    assert "PHQ-9 **16**" in plan["detail"] or "PHQ-9 16" in plan["detail"]  # R02 stays visible
 
 
 def test_the_well_patient_gets_no_cards(responses):

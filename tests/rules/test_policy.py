@@ -36,7 +36,8 @@ def test_rules_sharing_a_problem_give_one_card_naming_the_others(evaluator):
     assert _rules(cards) == ["R04"]  # warning R04 beats info R02 (problem: psychology)
     (card,) = cards
     assert card.extension[EXT]["alsoFrom"] == ["R02"]
-    assert card.detail.endswith("Also proposed by: R02 (Mood or anxiety with pain).")
+    assert card.detail.startswith("2 findings, most important first.")
+    assert "### Mood or anxiety with pain" in card.detail  # R02's own findings stay visible
     assert len(evaluator.evaluate_facts(SEVERE, "patient-view", NOW).matches) == 2
 
 
@@ -90,7 +91,7 @@ def test_the_same_proposal_is_offered_once_on_the_highest_card(evaluator):
     gad7 = _create("task", "Task", "http://loinc.org/q/69737-5")
     cards = [_card("R13A", "warning", naloxone, followup), _card("R11", "critical", naloxone),
              _card("R15", "info", followup, gad7)]
-    out = apply_policy(cards, {}, evaluator.texts, [])
+    out = apply_policy(cards, {}, evaluator.texts, []).cards
     by_rule = {c.extension[EXT]["rule"]: [s.label for s in c.suggestions] for c in out}
     assert by_rule == {"R11": ["create 1725059"], "R13A": ["create task"],
                        "R15": ["create task"]}
@@ -102,6 +103,6 @@ def test_the_same_proposal_is_offered_once_on_the_highest_card(evaluator):
 def test_a_card_left_without_suggestions_drops_its_selection_behavior(evaluator):
     naloxone = _create("1725059")
     out = apply_policy([_card("R10", "warning", naloxone), _card("R11", "critical", naloxone)],
-                       {}, evaluator.texts, [])
+                       {}, evaluator.texts, []).cards
     r10 = next(c for c in out if c.extension[EXT]["rule"] == "R10")
     assert r10.suggestions == [] and r10.selectionBehavior is None

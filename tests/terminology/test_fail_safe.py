@@ -47,6 +47,7 @@ def test_a_known_brand_order_is_not_counted(tmp_path: Path) -> None:
     with TestClient(create_app(settings, clock=lambda: NOW)) as client:
         response = client.post("/cds-services/stress-pain-order-sign", json=request)
         metrics = client.get("/metrics").text
-    rules = [c["extension"]["org.stresspain.cds"]["rule"] for c in response.json()["cards"]]
-    assert rules == ["R11", "R10"]
+    (card,) = response.json()["cards"]  # one opioid-safety card
+    meta = card["extension"]["org.stresspain.cds"]
+    assert (meta["rule"], meta["alsoFrom"]) == ("R11", ["R10"])
     assert "cds_unresolved_medication_codes_total{" not in metrics

@@ -1,0 +1,101 @@
+"""rules/card-policy.yaml: one indicator policy every rule follows, bundles that hide no
+finding, and a budget that always shows safety cards and audits what it held back."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds.fhir.collect import collect
+from cds.fhir.synth import build_patient_data
+from cds.pipeline import Evaluator
+from cds.rules.packfiles import CardPolicyFile
+from cds.store.audit import AuditRows
+from cds.store.interfaces import AuditRecord
+
+from .conftest import RULES
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+EXT = "org.stresspain.cds"
+SEVERITY = {"critical": 0, "warning": 1, "info": 2}
+OXY = {"rxnorm": "1049621", "display": "oxycodone hydrochloride 5 MG Oral Tablet",
+       "dose_mg": 5, "times_per_day": 4}
+ALPRAZOLAM = {"rxnorm": "308048", "display": "alprazolam 0.5 MG Oral Tablet", "dose_mg": 0.5,
+              "times_per_day": 2}
+GABAPENTIN = {"rxnorm": "310431", "display": "gabapentin 300 MG Oral Capsule", "dose_mg": 300,
+              "times_per_day": 3}
+
+
+def test_every_rule_declares_only_indicators_the_policy_allows(shipped_evaluator: Evaluator):
+    policy = shipped_evaluator.pack.card_policy.indicators
+    assert policy is not None
+    for loaded in shipped_evaluator.pack.rules:
+        rule = loaded.rule
+        declared = {rule.card.indicator} | {v.indicator for v in rule.card.variants
+                                            if v.indicator}
+        allowed = min((policy.highest(rule.problem, hook) for hook in rule.hooks),
+                      key=SEVERITY.__getitem__)
+        worst = min(declared, key=SEVERITY.__getitem__)
+        assert SEVERITY[worst] >= SEVERITY[allowed], f"{rule.id}: {worst} > {allowed}"
+
+
+def _indicators(evaluator: Evaluator, given: dict[str, Any], hook: str) -> dict[str, str]:
+    """Indicator per rule of the cards each rule would give alone (no bundles, no budget)."""
+    policy = CardPolicyFile(budget=1000, indicators=evaluator.pack.card_policy.indicators)
+    cards = evaluator.evaluate(build_patient_data(given, NOW, hook), NOW, policy).cards
+    return {c.extension[EXT]["rule"]: c.indicator for c in cards}
+
+
+def test_the_same_opioid_benzodiazepine_finding_gets_the_same_indicator(shipped_evaluator):
+    patient = {"age": 50, "sex": "female"}
+    existing = {"patient": patient, "medications": [
+        {**OXY, "days_ago": 60}, {**ALPRAZOLAM, "days_ago": 60}, {**GABAPENTIN, "days_ago": 60}]}
+    on_review = _indicators(shipped_evaluator, existing, "patient-view")
+    assert on_review["R10"] == on_review["R11"] == "warning"
+    signing = {"patient": patient, "medications": [
+        {**OXY, "draft": True}, {**ALPRAZOLAM, "days_ago": 60}, {**GABAPENTIN, "days_ago": 60}]}
+    at_signature = _indicators(shipped_evaluator, signing, "order-sign")
+    assert at_signature["R10"] == at_signature["R11"] == "critical"
+
+
+def test_the_indicator_policy_holds_back_a_card_above_it(shipped_evaluator: Evaluator):
+    from cds.cards.policy import apply_policy
+    from cds.hooks.models import Card, Source
+
+    card = Card(summary="s", indicator="critical", source=Source(label="x"),
+                extension={EXT: {"rule": "R04", "problem": "pain-psychology"}})
+    out = apply_policy([card], shipped_evaluator.rules, shipped_evaluator.texts, [],
+                       shipped_evaluator.pack.card_policy).cards
+    assert out[0].indicator == "info"
+
+
+def test_the_budget_shows_safety_cards_and_audits_the_others_held_back(shipped_evaluator):
+    request = json.loads((Path(RULES).parent / "fhir_examples/complex-patient.json").read_text())
+    data = collect(request["prefetch"], request["context"], request["hook"],
+                   "stress-pain-patient-view")
+    now = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    pack_policy = shipped_evaluator.pack.card_policy
+    tight = pack_policy.model_copy(update={"budget": 1})
+    evaluation = shipped_evaluator.evaluate(data, now, tight)
+    shown = [c.extension[EXT]["rule"] for c in evaluation.cards]
+    assert shown == ["R11", "R08", "R04"]  # two safety cards, then one other
+    assert evaluation.left_out == ["R14"]
+    record = AuditRecord(time=now, service_id="s", hook="patient-view", hook_instance="h",
+                         patient_id="p", pack_version="2.0.0", status=200, latency_ms=1.0,
+                         left_out=evaluation.left_out)
+    rows = AuditRows(lambda pid: pid or "").build(record)
+    assert [r["rule_id"] for r in rows.left_out] == ["R14"]
+
+
+@pytest.mark.parametrize("budget", [0, 3])
+def test_safety_cards_are_never_held_back(shipped_evaluator: Evaluator, budget: int):
+    given = {"patient": {"age": 40, "sex": "female"},
+             "observations": [{"code": "44260-8", "value": 2, "days_ago": 1}],
+             "medications": [{**OXY, "days_ago": 60}, {**ALPRAZOLAM, "days_ago": 60}]}
+    policy = shipped_evaluator.pack.card_policy.model_copy(update={"budget": budget})
+    cards = shipped_evaluator.evaluate(build_patient_data(given, NOW), NOW, policy).cards
+    assert {"R01", "R11"} <= {c.extension[EXT]["rule"] for c in cards}
