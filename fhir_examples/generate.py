@@ -260,8 +260,18 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
         "patient": {"age": 45, "sex": "male"},
         "observations": [*SCREENED],
         "medications": [
-            {"rxnorm": "999999901", "display": "investigational analgesic 10 MG Oral Tablet",
+            {"rxnorm": "312941", "display": "sertraline 50 MG Oral Tablet", "dose": 1,
+             "dose_unit": "{pill}", "times_per_day": 1, "days_ago": 60},
+            {"rxnorm": "999999901", "display": "Oxycodone HCl 10 mg tablet (hospital formulary)",
              "dose": 1, "dose_unit": "{pill}", "times_per_day": 2, "draft": True},
+        ],
+    }),
+    "ehr-unknown-unrelated-order.json": ("order-sign", {
+        "patient": {"age": 58, "sex": "female"},
+        "observations": [*SCREENED],
+        "medications": [
+            {"rxnorm": "999999905", "display": "Lisinopril 10 mg tablet (hospital formulary)",
+             "dose": 1, "dose_unit": "{pill}", "times_per_day": 1, "draft": True},
         ],
     }),
     "well-patient.json": ("patient-view", {

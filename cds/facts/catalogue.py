@@ -163,6 +163,10 @@ FACT_TYPES: dict[str, FactType] = {
                    choices=("active", "draft")),
                 _f("is_new", "string", "yes for a draft whose ingredient is not already active",
                    choices=("yes", "no")),
+                _f("named", "string", "Unknown code only: yes when the order has a name",
+                   choices=("yes", "no")),
+                _f("name_suggests", "string", "Unknown code only: the ingredient its name "
+                   "mentions (an ingredient or brand name of the pack's products)", max_len=40),
                 _f("daily_dose", "number", "Daily dose in mg (mcg/h for patches)", max_len=6),
                 _f("dose_unit", "string", "mg/d or ug/h", max_len=6),
                 _f("dose_days", "number", "Days the current dose has been unchanged", unit="d",

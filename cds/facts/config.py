@@ -24,7 +24,7 @@ from cds.facts.packdefs import (
     PregnancyDef,
     ValueSetDef,
 )
-from cds.facts.products_table import load_product_table
+from cds.facts.products_table import load_product_table, name_index
 from cds.facts.valuesets import ValueSetIndex, load_valuesets
 from cds.facts.yamlfile import YamlFile
 
@@ -135,8 +135,13 @@ def load_fact_config(rules_dir: Path) -> FactConfig:
     instruments, scores = parse_instruments(inst_doc, local)
     med_doc = YamlFile.load(rules_dir / "medications.yaml")
     drugs = parse_medications(med_doc)
-    imported = load_product_table(rules_dir / "terminology" / "products.json", drugs.ingredients)
-    drugs = replace(drugs, products={**imported, **drugs.products})
+    imported, brands = load_product_table(rules_dir / "terminology" / "products.json",
+                                          drugs.ingredients)
+    products = {**imported, **drugs.products}
+    names, names_re = name_index(
+        [i.name for i in drugs.ingredients.values()]
+        + [part.name for product in products.values() for part in product.parts], brands)
+    drugs = replace(drugs, products=products, names=names, names_re=names_re)
     valuesets = load_valuesets(rules_dir / "valuesets", local,
                                imported=rules_dir / "terminology" / "valuesets")
     pregnancy = _pregnancy(rules_dir / "patient-status.yaml", valuesets, measures)

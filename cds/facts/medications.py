@@ -12,8 +12,10 @@ acetaminophen, buprenorphine with naloxone) gives one record per ingredient, eac
 own strength, daily dose and MME, so a brand, extended-release or combination product meets
 the same class rules as its generic. Each record's codes are the resource's codings, the IN
 code and a local "ingredient/<name>" code (for value sets that must name an ingredient by
-name). An unknown code gives ingredient "unknown", a DataNote
-"unmapped-medication" naming the code, and is listed in `unresolved_codes`.
+name). An unknown code gives ingredient "unknown" and is listed in `unresolved_codes` (metric,
+audit). It gets a DataNote "unmapped-medication" only when it may matter to the pack: its name
+mentions an ingredient or brand of the pack's products, or it has no name. An unknown
+lisinopril is outside the pathway's checks; a note on every chart holding one would be noise.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class MedRecord:
     reasons: list[Code] = field(default_factory=list)  # reasonCode codings (the indication)
     parts: int = 1  # ingredients of the product this record is one of
     dose_form: str = ""  # of the product ("" when coded as an ingredient)
+    suggests: str | None = None  # unknown code: the pack ingredient its name mentions
 
     @property
     def key(self) -> str:
@@ -150,15 +153,19 @@ def medication_records(res: dict[str, Any], ctx: Ctx, ref: str,
     display = display_of(concept, matched, found)
     start = _start(res, ctx, ref)
     if not parts:
+        suggests = ctx.config.drugs.name_suggests(display)
         if status != "history":
-            label = f"{code[1]} ({display[:60]})" if code and display else (
-                code[1] if code else "(text only)")
-            ctx.note("unmapped-medication", f"no ingredient is known for the medication code "
-                     f"{label}: interaction and dose checks could not be run for it", ref)
+            if suggests or not display:
+                label = f"{code[1]} ({display[:60]})" if code and display else (
+                    code[1] if code else "(text only)")
+                hint = f" (the name suggests {suggests})" if suggests else ""
+                ctx.note("unmapped-medication", f"no ingredient is known for the medication "
+                         f"code {label}{hint}: interaction and dose checks could not be run "
+                         "for it", ref)
             if code is not None:
                 ctx.unresolved.append((code[0], code[1], display[:80]))
         return [MedRecord(ref=ref, status=status, rxcui=None, name="unknown", code=code,
-                          display=display, codes=all_codes, start=start)]
+                          display=display, codes=all_codes, start=start, suggests=suggests)]
     key = "dosage" if res.get("resourceType") == "MedicationStatement" else "dosageInstruction"
     ingredients = ctx.config.drugs.ingredients
     local = ctx.config.local_system
@@ -257,6 +264,10 @@ def medication_facts(records: list[MedRecord], ctx: Ctx) -> list[dict[str, Any]]
         }
         if r.rxcui:
             fact["rxcui"] = r.rxcui
+        if r.name == "unknown":
+            fact["named"] = "yes" if r.display else "no"
+            if r.suggests:
+                fact["name_suggests"] = r.suggests
         if r.code:
             fact["system"], fact["code"] = r.code
         if r.status == "draft":

@@ -3,8 +3,9 @@ medications, value sets). The YAML formats are documented in the header of each 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cds.facts.codes import Code
 
@@ -131,6 +132,17 @@ class DrugMap:
     dose_response_valuesets: tuple[str, ...]
     dose_response_measure: str
     cns_valuesets: tuple[str, ...]
+    # Ingredient and brand names the pack knows (lower case) -> ingredient name, and the
+    # whole-word pattern of them; matched against the name of an order whose code is unknown.
+    names: Mapping[str, str] = field(default_factory=dict)
+    names_re: re.Pattern[str] | None = None
+
+    def name_suggests(self, text: str) -> str | None:
+        """The ingredient a product name mentions by ingredient or brand name, or None."""
+        if self.names_re is None or not text:
+            return None
+        found = self.names_re.search(text.lower())
+        return self.names[found.group(1)] if found else None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ recorded (OMTK), so a correction in medications.yaml applies without a re-import
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -14,11 +15,15 @@ import orjson
 from cds.errors import RulePackError
 from cds.facts.packdefs import Ingredient, Product, ProductPart
 
+_BRAND = re.compile(r"\[([^\]]+)\]\s*$")  # RxNorm SBD/BPCK names end in "[Brand]"
 
-def load_product_table(path: Path, ingredients: Mapping[str, Ingredient]) -> dict[str, Product]:
-    """Products by RxNorm code; an absent file is an empty table (a pack without imports)."""
+
+def load_product_table(path: Path, ingredients: Mapping[str, Ingredient]
+                       ) -> tuple[dict[str, Product], dict[str, str]]:
+    """Products by RxNorm code, and the brand names of those products (lower case) -> their
+    ingredient names; an absent file is an empty table (a pack without imports)."""
     if not path.exists():
-        return {}
+        return {}, {}
     try:
         doc = orjson.loads(path.read_bytes())
         rows = doc["products"]
@@ -28,8 +33,25 @@ def load_product_table(path: Path, ingredients: Mapping[str, Ingredient]) -> dic
                             "re-run `cds terminology import`") from exc
     by_name = {**imported_codes, **{i.name: code for code, i in ingredients.items()}}
     out: dict[str, Product] = {}
+    brands: dict[str, str] = {}
     for code, row in rows.items():
         parts = tuple(ProductPart(by_name.get(name), name, strength, unit)
                       for name, strength, unit in row["ingredients"])
         out[code] = Product(code, row["tty"], parts, row.get("form", ""), row.get("volume_ml"))
-    return out
+        brand = _BRAND.search(row.get("display") or "")
+        if brand:
+            brands.setdefault(brand.group(1).lower(), " / ".join(p.name for p in parts))
+    return out, brands
+
+
+def name_index(ingredient_names: list[str], brands: Mapping[str, str]
+               ) -> tuple[dict[str, str], re.Pattern[str] | None]:
+    """Every ingredient and brand name -> ingredient, and one whole-word pattern of them
+    (longest first, so "oxycodone" wins over a shorter brand inside it)."""
+    names = {name: ingredient for name, ingredient in
+             [*brands.items(), *((n.lower(), n.lower()) for n in ingredient_names)]
+             if len(name) > 3}
+    if not names:
+        return {}, None
+    words = sorted(names, key=len, reverse=True)
+    return names, re.compile(r"\b(" + "|".join(map(re.escape, words)) + r")\b")

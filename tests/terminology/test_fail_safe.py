@@ -28,8 +28,10 @@ def test_an_unknown_draft_order_warns_is_counted_and_audited(tmp_path: Path) -> 
         cards = response.json()["cards"]
         assert [c["indicator"] for c in cards] == ["warning"]
         assert cards[0]["summary"].startswith("Interaction checks could not be run for "
-                                              "investigational analgesic")
+                                              "Oxycodone HCl 10 mg tablet")
         assert "999999901" in cards[0]["detail"]
+        assert "the name suggests **oxycodone**" in cards[0]["detail"]
+        assert "The patient takes sertraline" in cards[0]["detail"]
         metrics = client.get("/metrics").text
     line = next(m for m in metrics.splitlines()
                 if m.startswith("cds_unresolved_medication_codes_total{"))
@@ -38,7 +40,25 @@ def test_an_unknown_draft_order_warns_is_counted_and_audited(tmp_path: Path) -> 
     with engine.connect() as conn:
         rows = conn.execute(select(tables.unresolved.c.code, tables.unresolved.c.display)).all()
     engine.dispose()
-    assert rows == [("999999901", "investigational analgesic 10 MG Oral Tablet")]
+    assert rows == [("999999901", "Oxycodone HCl 10 mg tablet (hospital formulary)")]
+
+
+def test_an_unknown_order_outside_the_checks_is_counted_without_a_card(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cds.sqlite3'}"
+    request = json.loads((EXAMPLES / "ehr-unknown-unrelated-order.json").read_text())
+    settings = Settings(auth="off", database_url=url)
+    with TestClient(create_app(settings, clock=lambda: NOW)) as client:
+        response = client.post("/cds-services/stress-pain-order-sign", json=request)
+        assert response.status_code == 200
+        assert response.json()["cards"] == []
+        metrics = client.get("/metrics").text
+    assert any(m.startswith("cds_unresolved_medication_codes_total{") and 'code="999999905"' in m
+               for m in metrics.splitlines())
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(tables.unresolved.c.code)).all()
+    engine.dispose()
+    assert rows == [("999999905",)]
 
 
 def test_a_known_brand_order_is_not_counted(tmp_path: Path) -> None:

@@ -143,14 +143,24 @@ def test_a_brand_benzodiazepine_and_a_non_us_one_are_benzodiazepines(
     assert "benzodiazepines" in fact["valuesets"] and "cns-active" in fact["valuesets"]
 
 
-def test_an_unknown_code_is_noted_and_listed_as_unresolved(shipped: FactConfig) -> None:
+def test_an_unknown_code_named_like_a_pack_drug_is_noted_and_listed(shipped: FactConfig) -> None:
     ex = run(shipped, drafts=(order("999999901", 10, "mg", draft=True,
-                                    display="investigational 10 MG Oral Tablet"),),
+                                    display="Roxicodone 10 MG Oral Tablet (local)"),),
              hook="order-sign")
     (fact,) = meds(ex)
     assert fact["ingredient"] == "unknown" and fact["status"] == "draft"
-    assert ex.unresolved == [(RXNORM, "999999901", "investigational 10 MG Oral Tablet")]
-    assert any(n.kind == "unmapped-medication" and "999999901" in n.message for n in ex.notes)
+    assert (fact["named"], fact["name_suggests"]) == ("yes", "oxycodone")  # brand -> ingredient
+    assert ex.unresolved == [(RXNORM, "999999901", "Roxicodone 10 MG Oral Tablet (local)")]
+    assert any(n.kind == "unmapped-medication" and "999999901" in n.message
+               and "suggests oxycodone" in n.message for n in ex.notes)
+
+
+def test_an_unknown_code_outside_the_pack_is_listed_without_a_note(shipped: FactConfig) -> None:
+    ex = run(shipped, order("999999902", 10, "mg", 1, display="lisinopril 10 MG Oral Tablet"))
+    (fact,) = meds(ex)
+    assert fact["named"] == "yes" and "name_suggests" not in fact
+    assert ex.unresolved == [(RXNORM, "999999902", "lisinopril 10 MG Oral Tablet")]
+    assert not any(n.kind == "unmapped-medication" for n in ex.notes)
 
 
 def test_an_ndc_only_order_is_unresolved(shipped: FactConfig) -> None:
