@@ -99,3 +99,49 @@ def test_safety_cards_are_never_held_back(shipped_evaluator: Evaluator, budget: 
     policy = shipped_evaluator.pack.card_policy.model_copy(update={"budget": budget})
     cards = shipped_evaluator.evaluate(build_patient_data(given, NOW), NOW, policy).cards
     assert {"R01", "R11"} <= {c.extension[EXT]["rule"] for c in cards}
+
+
+def _complex_patient_cards(evaluator: Evaluator) -> list[Any]:
+    request = json.loads((Path(RULES).parent / "fhir_examples/complex-patient.json").read_text())
+    data = collect(request["prefetch"], request["context"], request["hook"],
+                   "stress-pain-patient-view")
+    return evaluator.evaluate(data, datetime(2026, 11, 20, 9, 0, tzinfo=UTC)).cards
+
+
+def _sections(card: Any) -> list[str]:
+    return [line[4:] for line in (card.detail or "").splitlines() if line.startswith("### ")]
+
+
+def test_the_multimodal_plan_bundle_lists_each_merged_rule_with_its_data(shipped_evaluator):
+    cards = _complex_patient_cards(shipped_evaluator)
+    (plan,) = [c for c in cards if c.extension[EXT].get("bundle") == "multimodal-plan"]
+    meta = plan.extension[EXT]
+    assert meta["rule"] == "R04"
+    assert sorted(meta["alsoFrom"]) == ["R02", "R05", "R06A", "R06B", "R06C"]
+    titles = {r.rule.id: r.rule.title for r in shipped_evaluator.pack.rules}
+    sections = _sections(plan)
+    assert sections == [titles[meta["rule"]], *[titles[r] for r in meta["alsoFrom"]]]
+    for data in ("PHQ-9: **16**", "GAD-7: **11**", "**29**", "**34.2 kg/m2**", "**12**"):
+        assert data in plan.detail, data  # R02's scores, PSS-10, BMI, PSQI
+
+
+def test_the_opioid_safety_bundle_lists_each_merged_rule(shipped_evaluator):
+    cards = _complex_patient_cards(shipped_evaluator)
+    (opioid,) = [c for c in cards if c.extension[EXT].get("bundle") == "opioid-safety"]
+    meta = opioid.extension[EXT]
+    titles = {r.rule.id: r.rule.title for r in shipped_evaluator.pack.rules}
+    assert _sections(opioid) == [titles[meta["rule"]], *[titles[r] for r in meta["alsoFrom"]]]
+    assert opioid.indicator == "warning"  # an existing regimen on review, not a new signature
+
+
+def test_a_proposal_is_offered_once_per_response(shipped_evaluator):
+    cards = _complex_patient_cards(shipped_evaluator)
+    proposed = []
+    for card in cards:
+        for suggestion in card.suggestions or []:
+            for action in suggestion.actions or []:
+                resource = action.resource or {}
+                codes = (resource.get("code") or resource.get("medicationCodeableConcept")
+                         or {}).get("coding") or [{}]
+                proposed.append((resource.get("resourceType"), codes[0].get("code")))
+    assert len(proposed) == len(set(proposed)), proposed
