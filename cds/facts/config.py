@@ -22,9 +22,11 @@ from cds.facts.packdefs import (
     InstrumentDef,
     MeasureDef,
     PregnancyDef,
+    Product,
+    ProductPart,
     ValueSetDef,
 )
-from cds.facts.products_table import load_product_table, name_index
+from cds.facts.products_table import ingredient_codes, load_product_table, name_index
 from cds.facts.valuesets import ValueSetIndex, load_valuesets
 from cds.facts.yamlfile import YamlFile
 
@@ -138,16 +140,29 @@ def load_fact_config(rules_dir: Path) -> FactConfig:
     imported, brands = load_product_table(rules_dir / "terminology" / "products.json",
                                           drugs.ingredients)
     products = {**imported, **drugs.products}
-    names, names_re = name_index(
-        [i.name for i in drugs.ingredients.values()]
-        + [part.name for product in products.values() for part in product.parts], brands)
-    drugs = replace(drugs, products=products, names=names, names_re=names_re)
     valuesets = load_valuesets(rules_dir / "valuesets", local,
                                imported=rules_dir / "terminology" / "valuesets")
+    names = _unknown_product_names(drugs, products, brands, valuesets, local)
+    drugs = replace(drugs, products=products, names=names,
+                    names_max_words=max(map(len, names), default=0))
     pregnancy = _pregnancy(rules_dir / "patient-status.yaml", valuesets, measures)
     config = FactConfig(local, measures, instruments, scores, drugs, valuesets, pregnancy)
     _cross_check(config, inst_doc, med_doc)
     return config
+
+
+def _unknown_product_names(drugs: DrugMap, products: Mapping[str, Product],
+                           brands: Mapping[str, tuple[ProductPart, ...]],
+                           valuesets: Mapping[str, ValueSetDef], local: str
+                           ) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """medications.yaml `unknown_products`: the names an unknown product's name is matched
+    against (ingredients of those value sets, and brands of products containing one)."""
+    sets = [valuesets[i] for i in drugs.name_valuesets if i in valuesets]  # ids: _cross_check
+    members = frozenset().union(*(vs.codes for vs in sets))
+    parts = [*(part for product in products.values() for part in product.parts),
+             *(ProductPart(code, i.name, None, None) for code, i in drugs.ingredients.items())]
+    return name_index(parts, brands,
+                      lambda part: any(c in members for c in ingredient_codes(part, local)))
 
 
 def _pregnancy(path: Path, valuesets: Mapping[str, ValueSetDef],
@@ -184,7 +199,9 @@ def _cross_check(config: FactConfig, inst_doc: YamlFile, med_doc: YamlFile) -> N
                             med_doc.root.get("dose_not_needed") or {}),
                            ("valuesets", drugs.dose_response_valuesets, dr),
                            ("valuesets", drugs.cns_valuesets,
-                            med_doc.root["totals"]["cns_active_count"])):
+                            med_doc.root["totals"]["cns_active_count"]),
+                           ("valuesets", drugs.name_valuesets,
+                            med_doc.root.get("unknown_products") or {})):
         unknown = [i for i in ids if i not in config.valuesets]
         if unknown:
             med_doc.fail(node, key, "unknown value set(s): " + ", ".join(unknown)

@@ -29,11 +29,7 @@ from cds.facts.codes import RXNORM, Code
 from cds.facts.currency import is_current
 from cds.facts.dosing import DailyDose, daily_dose
 from cds.facts.packdefs import Product, ProductPart
-
-# Every ingredient also carries the code "ingredient/<name>" of the pack's local CodeSystem,
-# so a value set can name an ingredient that has no RxNorm IN code in a citable source
-# (non-US benzodiazepines, orexin antagonists): the name is the one in RxNorm product names.
-INGREDIENT_CODE_PREFIX = "ingredient/"
+from cds.facts.products_table import ingredient_codes, words
 
 ORDER_INTENTS = frozenset({"order", "plan", "original-order", "reflex-order", "filler-order",
                            "instance-order"})
@@ -77,12 +73,6 @@ def _concept(res: dict[str, Any], meds: dict[str, dict[str, Any]]) -> Any:
         return None
     medication = meds.get(target.split("/_history", 1)[0])
     return medication.get("code") if medication else None
-
-
-def ingredient_codes(part: ProductPart, local_system: str) -> list[Code]:
-    """The codes that stand for one ingredient: its IN code (when known) and its name."""
-    by_name = (local_system, INGREDIENT_CODE_PREFIX + part.name)
-    return [(RXNORM, part.rxcui), by_name] if part.rxcui else [by_name]
 
 
 def _resolve(found: list[dict[str, Any]], ctx: Ctx
@@ -153,7 +143,7 @@ def medication_records(res: dict[str, Any], ctx: Ctx, ref: str,
     display = display_of(concept, matched, found)
     start = _start(res, ctx, ref)
     if not parts:
-        suggests = ctx.config.drugs.name_suggests(display)
+        suggests = ctx.config.drugs.name_suggests(words(display))
         if status != "history":
             if suggests or not display:
                 label = f"{code[1]} ({display[:60]})" if code and display else (

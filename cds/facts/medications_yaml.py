@@ -18,7 +18,7 @@ from cds.facts.yamlfile import YamlFile
 MARKS = {"V", "C", "U"}
 _STRENGTH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mg|ug/h)\s*$")
 _ROOT_KEYS = {"ingredients", "products", "mme", "timing_codes", "current_therapy",
-              "dose_not_needed", "dose_response", "totals"}
+              "dose_not_needed", "dose_response", "totals", "unknown_products"}
 
 
 def _provenance(doc: YamlFile, node: Any, what: str) -> None:
@@ -119,6 +119,8 @@ def parse_medications(doc: YamlFile) -> DrugMap:
     doc.only(not_needed, {"valuesets"}, "dose_not_needed")
     dose_response = doc.mapping(root, "dose_response")
     doc.only(dose_response, {"valuesets", "measure"}, "dose_response")
+    unknown_products = doc.mapping(root, "unknown_products", required=False)
+    doc.only(unknown_products, {"valuesets"}, "unknown_products")
     totals = doc.mapping(root, "totals")
     doc.only(totals, {"cns_active_count"}, "totals")
     cns = doc.mapping(totals, "cns_active_count")
@@ -137,4 +139,6 @@ def parse_medications(doc: YamlFile) -> DrugMap:
         dose_response_valuesets=_ids(doc, dose_response, "valuesets"),
         dose_response_measure=doc.text(dose_response, "measure"),
         cns_valuesets=_ids(doc, cns, "valuesets"),
+        name_valuesets=tuple(str(x) for x in doc.sequence(unknown_products, "valuesets",
+                                                          required=False)),
     )

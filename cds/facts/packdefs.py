@@ -3,7 +3,6 @@ medications, value sets). The YAML formats are documented in the header of each 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -132,17 +131,22 @@ class DrugMap:
     dose_response_valuesets: tuple[str, ...]
     dose_response_measure: str
     cns_valuesets: tuple[str, ...]
-    # Ingredient and brand names the pack knows (lower case) -> ingredient name, and the
-    # whole-word pattern of them; matched against the name of an order whose code is unknown.
-    names: Mapping[str, str] = field(default_factory=dict)
-    names_re: re.Pattern[str] | None = None
+    name_valuesets: tuple[str, ...] = ()  # unknown codes: names matched against these sets
+    # Ingredient and brand names the pack knows, as word tuples -> ingredient name; matched
+    # against the name of an order whose code is unknown (cds/facts/products_table.py).
+    names: Mapping[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
+    names_max_words: int = 0
 
-    def name_suggests(self, text: str) -> str | None:
-        """The ingredient a product name mentions by ingredient or brand name, or None."""
-        if self.names_re is None or not text:
-            return None
-        found = self.names_re.search(text.lower())
-        return self.names[found.group(1)] if found else None
+    def name_suggests(self, name_words: tuple[str, ...]) -> str | None:
+        """The ingredients a product name mentions by ingredient or brand name ("oxycodone",
+        "alprazolam, oxycodone"), or None."""
+        found: list[str] = []
+        for n in range(min(self.names_max_words, len(name_words)), 0, -1):
+            for i in range(len(name_words) - n + 1):
+                for ingredient in self.names.get(name_words[i:i + n], ()):
+                    if ingredient not in found:
+                        found.append(ingredient)
+        return ", ".join(sorted(found)[:3]) or None
 
 
 @dataclass(frozen=True)

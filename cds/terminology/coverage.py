@@ -10,8 +10,8 @@ from pathlib import Path
 
 from cds.facts.codes import RXNORM
 from cds.facts.config import FactConfig
-from cds.facts.medications import ingredient_codes
 from cds.facts.packdefs import Product
+from cds.facts.products_table import ingredient_codes
 from cds.terminology.store import VALUESETS, read_json, read_manifest, terminology_dir
 
 

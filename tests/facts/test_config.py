@@ -51,7 +51,7 @@ def test_mme_factors_are_the_cdc_2022_table(config: FactConfig) -> None:
 
 def test_value_set_membership_is_per_fact_kind(config: FactConfig) -> None:
     index = config.vs_index
-    assert index.of("medication", [(RXNORM, "7804")]) == ["cns-active", "opioids"]
+    assert index.of("medication", [(RXNORM, "7804")]) == ["cns-active", "opioids", "order-checked"]
     assert index.of("condition", [(RXNORM, "7804")]) == []
 
 
@@ -89,6 +89,15 @@ def test_an_unknown_value_set_in_dose_response_fails_the_load(tmp_path: Path) ->
         load_fact_config(rules)
     line = _line_of(rules / "medications.yaml", "[snris,")
     assert f"medications.yaml:{line}: unknown value set(s): snris" in err.value.message
+
+
+def test_an_unknown_value_set_in_unknown_products_fails_the_load(tmp_path: Path) -> None:
+    rules = _broken(tmp_path, "medications.yaml", "valuesets: [order-checked]",
+                    "valuesets: [order-check]")
+    with pytest.raises(RulePackError) as err:
+        load_fact_config(rules)
+    line = _line_of(rules / "medications.yaml", "[order-check]")
+    assert f"medications.yaml:{line}: unknown value set(s): order-check" in err.value.message
 
 
 def test_a_product_pointing_at_an_unknown_ingredient_fails(tmp_path: Path) -> None:

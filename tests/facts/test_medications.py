@@ -126,6 +126,7 @@ def test_an_unmapped_code_is_unknown_and_never_guessed_from_text(config: FactCon
     ex = run_raw([PAT, res], config, now)
     med = fact(ex, "med:MedicationRequest/m1")
     assert med["ingredient"] == "unknown" and med["valuesets"] == [] and "rxcui" not in med
+    assert med["name_suggests"] == "oxycodone"  # a hint for the card, never an ingredient
     assert notes(ex, "unmapped-medication")
 
 
@@ -214,3 +215,15 @@ def test_a_negative_dose_is_noted_but_the_medication_still_counts(config: FactCo
     assert med["ingredient"] == "oxycodone" and "daily_dose" not in med
     assert any("negative" in n for n in notes(ex, "unusable-value"))
     assert has_fact(ex, "total:mme_per_day")
+
+
+def test_an_unmapped_code_named_outside_the_checked_drugs_gets_no_note(config: FactConfig,
+                                                                       now: datetime) -> None:
+    res = _request("m1", "99999998")
+    res["medicationCodeableConcept"]["text"] = "lisinopril 10 mg tablet"
+    ex = run_raw([PAT, res], config, now)
+    med = fact(ex, "med:MedicationRequest/m1")
+    assert med["ingredient"] == "unknown" and med["named"] == "yes"
+    assert "name_suggests" not in med
+    assert not notes(ex, "unmapped-medication")
+    assert ex.unresolved == [(RXNORM, "99999998", "lisinopril 10 mg tablet")]
