@@ -119,15 +119,20 @@ def test_product_and_pin_codes_resolve_to_the_ingredient(code: str, ingredient: 
     assert [fact(ex, fid)["ingredient"] for fid in ids] == names
 
 
-def test_an_unmapped_code_is_unknown_and_never_guessed_from_text(config: FactConfig,
-                                                                 now: datetime) -> None:
+@pytest.mark.parametrize(("text", "suggests"), [
+    ("oxycodone 5 mg tablet", "oxycodone"),  # a hint for the card and a note, never an ingredient
+    ("lisinopril 10 mg tablet", None),  # outside the checked drugs: counted, no note
+])
+def test_an_unmapped_code_is_unknown_and_never_guessed_from_text(
+        config: FactConfig, now: datetime, text: str, suggests: str | None) -> None:
     res = _request("m1", "99999999")
-    res["medicationCodeableConcept"]["text"] = "oxycodone 5 mg tablet"
+    res["medicationCodeableConcept"]["text"] = text
     ex = run_raw([PAT, res], config, now)
     med = fact(ex, "med:MedicationRequest/m1")
     assert med["ingredient"] == "unknown" and med["valuesets"] == [] and "rxcui" not in med
-    assert med["name_suggests"] == "oxycodone"  # a hint for the card, never an ingredient
-    assert notes(ex, "unmapped-medication")
+    assert med["named"] == "yes" and med.get("name_suggests") == suggests
+    assert bool(notes(ex, "unmapped-medication")) == (suggests is not None)
+    assert ex.unresolved == [(RXNORM, "99999999", text)]
 
 
 def test_contained_medication_references_are_resolved(config: FactConfig, now: datetime) -> None:
@@ -216,14 +221,3 @@ def test_a_negative_dose_is_noted_but_the_medication_still_counts(config: FactCo
     assert any("negative" in n for n in notes(ex, "unusable-value"))
     assert has_fact(ex, "total:mme_per_day")
 
-
-def test_an_unmapped_code_named_outside_the_checked_drugs_gets_no_note(config: FactConfig,
-                                                                       now: datetime) -> None:
-    res = _request("m1", "99999998")
-    res["medicationCodeableConcept"]["text"] = "lisinopril 10 mg tablet"
-    ex = run_raw([PAT, res], config, now)
-    med = fact(ex, "med:MedicationRequest/m1")
-    assert med["ingredient"] == "unknown" and med["named"] == "yes"
-    assert "name_suggests" not in med
-    assert not notes(ex, "unmapped-medication")
-    assert ex.unresolved == [(RXNORM, "99999998", "lisinopril 10 mg tablet")]

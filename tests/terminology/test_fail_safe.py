@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
@@ -18,47 +19,44 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "fhir_examples"
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
-def test_an_unknown_draft_order_warns_is_counted_and_audited(tmp_path: Path) -> None:
+def _sign(example: str, tmp_path: Path) -> tuple[list[dict[str, Any]], list[str], list[Any]]:
+    """Post an example to order-sign: its cards, the unresolved-code metric lines, and the
+    unresolved-code audit rows (code, display)."""
     url = f"sqlite:///{tmp_path / 'cds.sqlite3'}"
-    request = json.loads((EXAMPLES / "ehr-unknown-product-order.json").read_text())
-    settings = Settings(auth="off", database_url=url)
-    with TestClient(create_app(settings, clock=lambda: NOW)) as client:
+    request = json.loads((EXAMPLES / example).read_text())
+    app = create_app(Settings(auth="off", database_url=url), clock=lambda: NOW)
+    with TestClient(app) as client:
         response = client.post("/cds-services/stress-pain-order-sign", json=request)
         assert response.status_code == 200
-        cards = response.json()["cards"]
-        assert [c["indicator"] for c in cards] == ["warning"]
-        assert cards[0]["summary"].startswith("Interaction checks could not be run for "
-                                              "Oxycodone HCl 10 mg tablet")
-        assert "999999901" in cards[0]["detail"]
-        assert "the name suggests **oxycodone**" in cards[0]["detail"]
-        assert "The patient takes sertraline" in cards[0]["detail"]
         metrics = client.get("/metrics").text
-    line = next(m for m in metrics.splitlines()
-                if m.startswith("cds_unresolved_medication_codes_total{"))
-    assert 'code="999999901"' in line and line.endswith(" 1.0")
     engine = create_engine(url)
     with engine.connect() as conn:
         rows = conn.execute(select(tables.unresolved.c.code, tables.unresolved.c.display)).all()
     engine.dispose()
+    counted = [m for m in metrics.splitlines()
+               if m.startswith("cds_unresolved_medication_codes_total{")]
+    return response.json()["cards"], counted, [tuple(r) for r in rows]
+
+
+def test_an_unknown_draft_order_warns_is_counted_and_audited(tmp_path: Path) -> None:
+    cards, counted, rows = _sign("ehr-unknown-product-order.json", tmp_path)
+    assert [c["indicator"] for c in cards] == ["warning"]
+    assert cards[0]["summary"].startswith("Interaction checks could not be run for "
+                                          "Oxycodone HCl 10 mg tablet")
+    assert "999999901" in cards[0]["detail"]
+    assert "the name suggests **oxycodone**" in cards[0]["detail"]
+    assert "The patient takes sertraline" in cards[0]["detail"]
+    (line,) = counted
+    assert 'code="999999901"' in line and line.endswith(" 1.0")
     assert rows == [("999999901", "Oxycodone HCl 10 mg tablet (hospital formulary)")]
 
 
 def test_an_unknown_order_outside_the_checks_is_counted_without_a_card(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'cds.sqlite3'}"
-    request = json.loads((EXAMPLES / "ehr-unknown-unrelated-order.json").read_text())
-    settings = Settings(auth="off", database_url=url)
-    with TestClient(create_app(settings, clock=lambda: NOW)) as client:
-        response = client.post("/cds-services/stress-pain-order-sign", json=request)
-        assert response.status_code == 200
-        assert response.json()["cards"] == []
-        metrics = client.get("/metrics").text
-    assert any(m.startswith("cds_unresolved_medication_codes_total{") and 'code="999999905"' in m
-               for m in metrics.splitlines())
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        rows = conn.execute(select(tables.unresolved.c.code)).all()
-    engine.dispose()
-    assert rows == [("999999905",)]
+    cards, counted, rows = _sign("ehr-unknown-unrelated-order.json", tmp_path)
+    assert cards == []
+    (line,) = counted
+    assert 'code="999999905"' in line and line.endswith(" 1.0")
+    assert rows == [("999999905", "Lisinopril 10 mg tablet (hospital formulary)")]
 
 
 def test_a_known_brand_order_is_not_counted(tmp_path: Path) -> None:
