@@ -12,10 +12,10 @@ acetaminophen, buprenorphine with naloxone) gives one record per ingredient, eac
 own strength, daily dose and MME, so a brand, extended-release or combination product meets
 the same class rules as its generic. Each record's codes are the resource's codings, the IN
 code and a local "ingredient/<name>" code (for value sets that must name an ingredient by
-name). An unknown code gives ingredient "unknown" and is listed in `unresolved_codes` (metric,
-audit). It gets a DataNote "unmapped-medication" only when it may matter to the pack: its name
-mentions an ingredient or brand of the pack's products, or it has no name. An unknown
-lisinopril is outside the pathway's checks; a note on every chart holding one would be noise.
+name). An unknown code gives ingredient "unknown", a DataNote "unmapped-medication" naming the
+code, and is listed in `unresolved_codes` (metric, audit). When its name mentions an ingredient
+or brand of medications.yaml `unknown_products`, the fact and the note say so (`name_suggests`):
+a hint for the clinician, never an ingredient.
 """
 
 from __future__ import annotations
@@ -145,13 +145,12 @@ def medication_records(res: dict[str, Any], ctx: Ctx, ref: str,
     if not parts:
         suggests = ctx.config.drugs.name_suggests(words(display))
         if status != "history":
-            if suggests or not display:
-                label = f"{code[1]} ({display[:60]})" if code and display else (
-                    code[1] if code else "(text only)")
-                hint = f" (the name suggests {suggests})" if suggests else ""
-                ctx.note("unmapped-medication", f"no ingredient is known for the medication "
-                         f"code {label}{hint}: interaction and dose checks could not be run "
-                         "for it", ref)
+            label = f"{code[1]} ({display[:60]})" if code and display else (
+                code[1] if code else "(text only)")
+            hint = f" (the name suggests {suggests})" if suggests else ""
+            ctx.note("unmapped-medication", f"no ingredient is known for the medication "
+                     f"code {label}{hint}: interaction and dose checks could not be run "
+                     "for it", ref)
             if code is not None:
                 ctx.unresolved.append((code[0], code[1], display[:80]))
         return [MedRecord(ref=ref, status=status, rxcui=None, name="unknown", code=code,

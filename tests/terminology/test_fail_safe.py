@@ -51,9 +51,11 @@ def test_an_unknown_draft_order_warns_is_counted_and_audited(tmp_path: Path) -> 
     assert rows == [("999999901", "Oxycodone HCl 10 mg tablet (hospital formulary)")]
 
 
-def test_an_unknown_order_outside_the_checks_is_counted_without_a_card(tmp_path: Path) -> None:
+def test_an_unknown_order_with_no_hint_still_warns(tmp_path: Path) -> None:
     cards, counted, rows = _sign("ehr-unknown-unrelated-order.json", tmp_path)
-    assert cards == []
+    (card,) = cards
+    assert card["indicator"] == "warning" and "999999905" in card["detail"]
+    assert "suggests" not in card["detail"] and "The patient takes" not in card["detail"]
     (line,) = counted
     assert 'code="999999905"' in line and line.endswith(" 1.0")
     assert rows == [("999999905", "Lisinopril 10 mg tablet (hospital formulary)")]
