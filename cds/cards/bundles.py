@@ -97,7 +97,7 @@ def apply_budget(cards: Sequence[Card], policy: CardPolicyFile) -> tuple[list[Ca
         _key, bid = _group_of(card, policy)
         if _meta(card).get("problem") in safety or bid in safety:
             shown.append(card)
-        elif others < policy.budget:
+        elif policy.budget is None or others < policy.budget:
             shown.append(card)
             others += 1
         else:

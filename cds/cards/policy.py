@@ -50,7 +50,7 @@ def apply_policy(cards: Sequence[Card], rules: Mapping[str, Rule], texts: Engine
                  hook: str = "patient-view") -> PolicyResult:
     """Hold each card to the indicator policy, merge by problem, then by bundle, order, keep
     to the budget, offer each proposal once, and add the data-quality section (or card)."""
-    card_policy = card_policy or CardPolicyFile(budget=1000)
+    card_policy = card_policy or CardPolicyFile()
     if card_policy.indicators is not None:
         cards = [_held_to(card, card_policy.indicators, hook) for card in cards]
     kept = merge_cards(cards, card_policy, rules, lambda c: _rank(c, rules))

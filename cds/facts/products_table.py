@@ -22,7 +22,7 @@ from cds.facts.packdefs import Ingredient, Product, ProductPart
 INGREDIENT_CODE_PREFIX = "ingredient/"
 
 _BRAND = re.compile(r"\[([^\]]+)\]\s*$")  # RxNorm SBD/BPCK names end in "[Brand]"
-_WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")  # hyphens split: "oxycodone-acetaminophen"
 
 
 def load_product_table(path: Path, ingredients: Mapping[str, Ingredient]
@@ -72,5 +72,5 @@ def ingredient_codes(part: ProductPart, local_system: str) -> list[Code]:
 
 
 def words(text: str) -> tuple[str, ...]:
-    """The lower-case words of a product name ("z-pram", "john's" stay one word)."""
+    """The lower-case words of a product name ("john's" stays one word, "z-pram" is two)."""
     return tuple(_WORD.findall(text.lower()))

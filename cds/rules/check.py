@@ -65,12 +65,36 @@ def _text_problems(pack: Pack) -> Iterator[Problem]:
                                  f"{SUMMARY_MAX - 1}", "card", "summary")
 
 
+def _card_policy_problems(pack: Pack) -> Iterator[Problem]:
+    """Every problem key card-policy.yaml names is a rule's problem (a typo would silently
+    put a safety problem under the budget or leave an indicator unguarded)."""
+    policy, origin = pack.card_policy, pack.card_policy_origin
+    problems = {loaded.rule.problem for loaded in pack.rules if loaded.rule.problem}
+    for bid, bundle in policy.bundles.items():
+        for i, key in enumerate(bundle.problems):
+            if key not in problems:
+                yield origin.problem(f"bundle '{bid}': no rule has problem '{key}'",
+                                     "bundles", bid, "problems", i)
+    for i, key in enumerate(policy.safety):
+        if key not in problems and key not in policy.bundles:
+            yield origin.problem(f"'{key}' is neither a rule's problem nor a bundle", "safety", i)
+    if policy.indicators is not None:
+        for i, finding in enumerate(policy.indicators.critical):
+            if finding.problem not in problems:
+                yield origin.problem(f"no rule has problem '{finding.problem}'",
+                                     "indicators", "critical", i, "problem")
+        for i, key in enumerate(policy.indicators.info):
+            if key not in problems:
+                yield origin.problem(f"no rule has problem '{key}'", "indicators", "info", i)
+
+
 def pack_problems(pack: Pack) -> list[Problem]:
     """Semantic problems of a pack that parsed."""
     problems = condition_problems(pack)
     problems += compile_pack(pack)[1]
     problems += card_problems(pack)
     problems += _text_problems(pack)
+    problems += _card_policy_problems(pack)
     for loaded in pack.tests:
         problems += _test_problems(pack, loaded)
     return sorted(set(problems))

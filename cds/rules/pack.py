@@ -96,6 +96,7 @@ class Pack:
     card_policy: CardPolicyFile = field(default_factory=CardPolicyFile)
     fact_config: FactConfig | None = None
     texts_origin: Origin = field(default_factory=lambda: Origin(None))
+    card_policy_origin: Origin = field(default_factory=lambda: Origin(None))
 
     @property
     def name(self) -> str:
@@ -197,8 +198,8 @@ def _read_small_files(reader: _Reader, pack: Pack) -> None:
         pack.services = reader.model(doc, ServiceCatalogue)
     doc = reader.doc("card-policy.yaml", required=False)
     policy = reader.model(doc, CardPolicyFile) if doc else None
-    if policy is not None:
-        pack.card_policy = policy
+    if policy is not None and doc is not None:
+        pack.card_policy, pack.card_policy_origin = policy, Origin(doc)
     doc = reader.doc("data-quality.yaml", required=False)
     texts = reader.model(doc, EngineTexts) if doc else None
     if texts is not None and doc is not None:

@@ -102,5 +102,7 @@ class CardPolicyFile(_Strict):
     safety: list[str] = Field(default_factory=list,
                               description="Problem keys or bundle ids whose cards are always "
                                           "shown")
-    budget: int = Field(default=3, ge=0, description="Other cards shown per response, at most")
+    budget: int | None = Field(default=None, ge=0,
+                               description="Other cards shown per response, at most (no limit "
+                                           "when absent)")
     indicators: IndicatorPolicy | None = None

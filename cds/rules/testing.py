@@ -68,7 +68,7 @@ def rule_test_policy(evaluator: Evaluator) -> CardPolicyFile:
     """The card policy rule cases run with: the pack's indicator policy, one card per problem
     and each proposal once, but no bundles and no budget, so a case sees its rule's own card
     (bundles and the budget have their own tests)."""
-    return CardPolicyFile(budget=10_000, indicators=evaluator.pack.card_policy.indicators)
+    return CardPolicyFile(indicators=evaluator.pack.card_policy.indicators)
 
 
 def evaluate_case(evaluator: Evaluator, loaded: LoadedTests, case: Case) -> Evaluation:
