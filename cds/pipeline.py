@@ -134,8 +134,13 @@ class Evaluator:
         return Evaluation(policy.cards, matches, facts, list(notes), {
             "evaluate": (t1 - t0) * 1000.0, "render": (t2 - t1) * 1000.0,
             "policy": (t3 - t2) * 1000.0},
-            left_out=[str((c.extension or {}).get(EXTENSION_KEY, {}).get("rule"))
-                      for c in policy.left_out])
+            left_out=[rule for card in policy.left_out for rule in _rules_of(card)])
+
+
+def _rules_of(card: Card) -> list[str]:
+    """The rule a card stands for and every rule merged into it."""
+    meta = (card.extension or {}).get(EXTENSION_KEY, {})
+    return [str(meta.get("rule")), *(str(r) for r in meta.get("alsoFrom") or [])]
 
 
 class ResourcesByRef:

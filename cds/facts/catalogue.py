@@ -143,8 +143,9 @@ FACT_TYPES: dict[str, FactType] = {
                 _f("last_date", "string", "ISO date of the last reading", max_len=10),
                 _f("nondecreasing", "string", "yes when every reading >= the one before",
                    choices=("yes", "no")),
-                _f("span_ge_90d", "string", "yes when two readings >= 1 are at least 90 days "
-                   "apart (chronic-pain definition)", choices=("yes", "no")),
+                _f("span_ge_90d", "string", "yes when two readings at or above the chronic "
+                   "threshold (measures.yaml, pain 4) are at least 90 days apart",
+                   choices=("yes", "no")),
             ),
         ),
         FactType(

@@ -145,3 +145,14 @@ def test_a_proposal_is_offered_once_per_response(shipped_evaluator):
                          or {}).get("coding") or [{}]
                 proposed.append((resource.get("resourceType"), codes[0].get("code")))
     assert len(proposed) == len(set(proposed)), proposed
+
+
+def test_a_held_back_bundle_counts_every_rule_it_merged(shipped_evaluator):
+    request = json.loads((Path(RULES).parent / "fhir_examples/complex-patient.json").read_text())
+    data = collect(request["prefetch"], request["context"], request["hook"],
+                   "stress-pain-patient-view")
+    none_but_safety = shipped_evaluator.pack.card_policy.model_copy(update={"budget": 0})
+    evaluation = shipped_evaluator.evaluate(data, datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
+                                            none_but_safety)
+    assert [c.extension[EXT]["rule"] for c in evaluation.cards] == ["R11", "R08"]
+    assert sorted(evaluation.left_out) == ["R02", "R04", "R05", "R06A", "R06B", "R06C", "R14"]
