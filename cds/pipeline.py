@@ -28,6 +28,8 @@ from cds.rules.packfiles import CardPolicyFile
 from cds.rules.schema import Suppression
 from cds.rules.source import PackProblems
 
+CardFilter = Callable[[list[Card]], list[Card]]
+
 if TYPE_CHECKING:
     from cds.fhir.collect import PatientData
 
@@ -95,9 +97,12 @@ class Evaluator:
         return self.pack.services
 
     def evaluate(self, data: PatientData, now: datetime,
-                 card_policy: CardPolicyFile | None = None) -> Evaluation:
+                 card_policy: CardPolicyFile | None = None,
+                 keep: CardFilter | None = None) -> Evaluation:
         """Extract facts from the call's FHIR data, run the hook's rules, render cards
-        (`card_policy`: the pack's own unless given, e.g. without bundles for rule tests)."""
+        (`card_policy`: the pack's own unless given, e.g. without bundles for rule tests;
+        `keep`: drops cards before they are merged and budgeted - suppression works per rule,
+        so overriding a bundled card never hides the other rules' findings for long)."""
         started = time.perf_counter()
         assert self.pack.fact_config is not None
         extraction = _extractor()(data, self.pack.fact_config, now, strict=self.strict)
@@ -107,7 +112,8 @@ class Evaluator:
             facts.append(context_fact(data.hook, data.service_id))
         extracted = time.perf_counter()
         result = self.evaluate_facts(facts, data.hook, now, notes, data.patient_id,
-                                     resources=ResourcesByRef(data), card_policy=card_policy)
+                                     resources=ResourcesByRef(data), card_policy=card_policy,
+                                     keep=keep)
         result.unresolved = extraction.unresolved
         result.timings_ms = {"extract": (extracted - started) * 1000.0, **result.timings_ms}
         result.timings_ms["total"] = (time.perf_counter() - started) * 1000.0
@@ -116,7 +122,8 @@ class Evaluator:
     def evaluate_facts(self, facts: list[dict[str, Any]], hook: str, now: datetime,
                        notes: Sequence[DataNote] = (), patient_id: str | None = None,
                        resources: ResourceLookup | None = None,
-                       card_policy: CardPolicyFile | None = None) -> Evaluation:
+                       card_policy: CardPolicyFile | None = None,
+                       keep: CardFilter | None = None) -> Evaluation:
         """Run the hook's rules on ready-made facts (the engine half of `evaluate`);
         `resources` finds the call's resources for suggestions that change one."""
         t0 = time.perf_counter()
@@ -128,6 +135,8 @@ class Evaluator:
         cards = [self.renderer.render(rule_id, found, hook, now, patient_id, resources)
                  for rule_id, found in by_rule.items()]
         t2 = time.perf_counter()
+        if keep is not None:
+            cards = keep(cards)
         policy = apply_policy(cards, self.rules, self.texts, notes,
                               card_policy or self.pack.card_policy, hook)
         t3 = time.perf_counter()

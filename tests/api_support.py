@@ -73,7 +73,8 @@ class OneCardPack:
     def __init__(self) -> None:
         self.calls: list[Any] = []
 
-    def evaluate(self, data: Any, now: datetime) -> _Evaluation:
+    def evaluate(self, data: Any, now: datetime, card_policy: None = None,
+                 keep: Any = None) -> _Evaluation:
         self.calls.append(data)
         card = Card(
             uuid=str(uuid.uuid4()),
@@ -82,7 +83,7 @@ class OneCardPack:
             source=Source(label="Test"),
             extension={"org.stresspain.cds": {"rule": "T1"}},
         )
-        return _Evaluation(cards=[card], matches=[_Match("T1")])
+        return _Evaluation(cards=keep([card]) if keep else [card], matches=[_Match("T1")])
 
 
 class PackSource:

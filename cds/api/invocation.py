@@ -101,8 +101,9 @@ async def _evaluate(
     data = collect(resolved.prefetch, hook_request.context, hook_request.hook, service.id)
     data.notes.extend(resolved.notes)
     now = runtime.clock()
-    evaluation = pack.evaluate(data, now)
-    cards = runtime.suppressor.filter(data.patient_id, evaluation.cards, now)
+    evaluation = pack.evaluate(
+        data, now, keep=lambda cards: runtime.suppressor.filter(data.patient_id, cards, now))
+    cards = evaluation.cards
     _audit(runtime, pack, service, hook_request, started, 200, evaluation=evaluation,
            cards=cards)
     return Response(content=HookResponse(cards=cards).to_bytes(), media_type="application/json")

@@ -15,7 +15,7 @@ from cds.store.interfaces import AuditSink, FeedbackSink, Suppressor
 
 if TYPE_CHECKING:
     from cds.fhir.collect import PatientData
-    from cds.pipeline import Evaluation
+    from cds.pipeline import CardFilter, Evaluation
 
 
 class ActivePack(Protocol):
@@ -27,7 +27,8 @@ class ActivePack(Protocol):
     @property
     def version(self) -> str: ...
 
-    def evaluate(self, data: PatientData, now: datetime) -> Evaluation: ...
+    def evaluate(self, data: PatientData, now: datetime, card_policy: None = None,
+                 keep: CardFilter | None = None) -> Evaluation: ...
 
 
 class PackSource(Protocol):

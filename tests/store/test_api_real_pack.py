@@ -109,3 +109,37 @@ async def test_an_overridden_safety_card_returns_after_its_one_day_cap(
 
     clock.now = START + timedelta(days=1, hours=1)
     assert rules(await post(client, request_for("p-safety", clock.now))) == ["R01"]
+
+
+# Opioid + benzodiazepine + gabapentin: one opioid-safety card led by R11, with R10 merged.
+STACK = {"patient": {"age": 50, "sex": "male"}, "medications": [
+    {"rxnorm": "1049621", "display": "oxycodone hydrochloride 5 MG Oral Tablet", "dose_mg": 5,
+     "times_per_day": 4, "days_ago": 60},
+    {"rxnorm": "308048", "display": "alprazolam 0.5 MG Oral Tablet", "dose_mg": 0.5,
+     "times_per_day": 2, "days_ago": 60},
+    {"rxnorm": "310431", "display": "gabapentin 300 MG Oral Capsule", "dose_mg": 300,
+     "times_per_day": 3, "days_ago": 60}]}
+
+
+async def test_overriding_a_bundled_card_hides_only_its_lead_rules_finding(
+    client: httpx.AsyncClient, clock: Clock
+) -> None:
+    body = build_request(STACK, START, service_id=SERVICE, patient_id="p-stack")
+    (card,) = [c for c in await post(client, body)
+               if c["extension"]["org.stresspain.cds"].get("bundle") == "opioid-safety"]
+    meta = card["extension"]["org.stresspain.cds"]
+    assert (meta["rule"], meta["alsoFrom"]) == ("R11", ["R10"])
+    feedback = {"feedback": [{
+        "card": card["uuid"], "outcome": "overridden",
+        "overrideReason": {"reason": card["overrideReasons"][0]},
+        "outcomeTimestamp": START.isoformat()}]}
+    reply = await client.post(f"/cds-services/{SERVICE}/feedback", content=json.dumps(feedback),
+                              headers={"Content-Type": "application/json"})
+    assert reply.status_code == 200, reply.text
+
+    clock.now = START + timedelta(hours=6)
+    body = build_request(STACK, clock.now, service_id=SERVICE, patient_id="p-stack")
+    after = await post(client, body)
+    assert "R11" not in rules(after)  # the overridden finding stays away for its window
+    (gabapentinoid,) = [c for c in after if c["extension"]["org.stresspain.cds"]["rule"] == "R10"]
+    assert "gabapentin" in gabapentinoid["detail"]  # the merged finding was not hidden with it
