@@ -266,7 +266,7 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
              "dose": 1, "dose_unit": "{pill}", "times_per_day": 2, "draft": True},
         ],
     }),
-    "ehr-unknown-unrelated-order.json": ("order-sign", {
+    "ehr-unknown-lisinopril-order.json": ("order-sign", {
         "patient": {"age": 58, "sex": "female"},
         "observations": [*SCREENED],
         "medications": [

@@ -52,7 +52,7 @@ def test_an_unknown_draft_order_warns_is_counted_and_audited(tmp_path: Path) -> 
 
 
 def test_an_unknown_order_with_no_hint_still_warns(tmp_path: Path) -> None:
-    cards, counted, rows = _sign("ehr-unknown-unrelated-order.json", tmp_path)
+    cards, counted, rows = _sign("ehr-unknown-lisinopril-order.json", tmp_path)
     (card,) = cards
     assert card["indicator"] == "warning" and "999999905" in card["detail"]
     assert "suggests" not in card["detail"]
