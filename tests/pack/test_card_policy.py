@@ -82,7 +82,7 @@ def test_the_budget_shows_safety_cards_and_audits_the_others_held_back(shipped_e
     tight = pack_policy.model_copy(update={"budget": 1})
     evaluation = shipped_evaluator.evaluate(data, now, tight)
     shown = [c.extension[EXT]["rule"] for c in evaluation.cards]
-    assert shown == ["R11", "R08", "R04"]  # two safety cards, then one other
+    assert shown == ["R11", "R08", "R02"]  # two safety cards, then one other
     assert evaluation.left_out == ["R14"]
     record = AuditRecord(time=now, service_id="s", hook="patient-view", hook_instance="h",
                          patient_id="p", pack_version="2.0.0", status=200, latency_ms=1.0,
@@ -116,8 +116,8 @@ def test_the_multimodal_plan_bundle_lists_each_merged_rule_with_its_data(shipped
     cards = _complex_patient_cards(shipped_evaluator)
     (plan,) = [c for c in cards if c.extension[EXT].get("bundle") == "multimodal-plan"]
     meta = plan.extension[EXT]
-    assert meta["rule"] == "R04"
-    assert sorted(meta["alsoFrom"]) == ["R02", "R05", "R06A", "R06B", "R06C"]
+    assert meta["rule"] == "R02"  # PHQ-9 and GAD-7 lead: a mood finding is never buried
+    assert sorted(meta["alsoFrom"]) == ["R04", "R05", "R06A", "R06B", "R06C"]
     titles = {r.rule.id: r.rule.title for r in shipped_evaluator.pack.rules}
     sections = _sections(plan)
     assert sections == [titles[meta["rule"]], *[titles[r] for r in meta["alsoFrom"]]]

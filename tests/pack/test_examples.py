@@ -90,7 +90,7 @@ def test_the_complex_patient_gets_few_cards_that_hide_no_finding(responses):
         assert finding in opioid["detail"], finding
     naloxone = [s for c in cards for s in c.get("suggestions", []) if "naloxone" in s["label"]]
     assert len(naloxone) == 1  # proposed by R10, R11 and R13A; offered once
-    plan = next(c for c in cards if _rule(c) == "R04")
+    plan = next(c for c in cards if _rule(c) == "R02")  # the mood finding leads the plan
     assert plan["extension"]["org.stresspain.cds"]["bundle"] == "multimodal-plan"
     assert "PHQ-9 **16**" in plan["detail"] or "PHQ-9 16" in plan["detail"]  # R02 stays visible
 
