@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cds.cards.notes import EXTENSION_KEY, EngineTextRenderer
+from cds.cards.notes import EngineTextRenderer, card_meta
 from cds.cards.policy import apply_policy
 from cds.cards.render import CardRenderer, ResourceLookup
 from cds.facts.notes import DataNote
@@ -148,7 +148,7 @@ class Evaluator:
 
 def _rules_of(card: Card) -> list[str]:
     """The rule a card stands for and every rule merged into it."""
-    meta = (card.extension or {}).get(EXTENSION_KEY, {})
+    meta = card_meta(card)
     return [str(meta.get("rule")), *(str(r) for r in meta.get("alsoFrom") or [])]
 
 

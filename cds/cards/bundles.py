@@ -12,9 +12,8 @@ important first.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
-from cds.cards.notes import EXTENSION_KEY
+from cds.cards.notes import EXTENSION_KEY, card_meta
 from cds.hooks.models import Card, Coding, Link
 from cds.rules.packfiles import CardPolicyFile
 from cds.rules.schema import Rule
@@ -22,14 +21,10 @@ from cds.rules.schema import Rule
 Rank = Callable[[Card], tuple[int, int, str]]
 
 
-def _meta(card: Card) -> dict[str, Any]:
-    return (card.extension or {}).get(EXTENSION_KEY, {})
-
-
 def _group_of(card: Card, policy: CardPolicyFile) -> tuple[str, str | None]:
     """(group key, bundle id): the bundle whose problems include the card's problem, else the
     problem itself, else the rule."""
-    meta = _meta(card)
+    meta = card_meta(card)
     problem = meta.get("problem")
     bid = next((b for b, spec in policy.bundles.items() if problem in spec.problems), None)
     if bid is not None:
@@ -59,7 +54,7 @@ def _merge(bid: str | None, title: str | None, members: list[Card],
     best = members[0]
     sections = []
     for card in members:
-        rule = rules.get(str(_meta(card).get("rule")))
+        rule = rules.get(str(card_meta(card).get("rule")))
         heading = rule.title if rule else card.summary
         sections.append(f"### {heading}\n\n{(card.detail or card.summary).strip()}")
     intro = f"**{title}**: " if title else ""
@@ -74,8 +69,8 @@ def _merge(bid: str | None, title: str | None, members: list[Card],
     for card in members:
         for link in card.links:
             links.setdefault(link.url, link)
-    meta = dict(_meta(best))
-    meta["alsoFrom"] = [str(_meta(c).get("rule")) for c in members[1:]]
+    meta = dict(card_meta(best))
+    meta["alsoFrom"] = [str(card_meta(c).get("rule")) for c in members[1:]]
     if bid is not None:
         meta["bundle"] = bid
     return best.model_copy(update={
@@ -95,7 +90,7 @@ def apply_budget(cards: Sequence[Card], policy: CardPolicyFile) -> tuple[list[Ca
     others = 0
     for card in cards:
         _key, bid = _group_of(card, policy)
-        if _meta(card).get("problem") in safety or bid in safety:
+        if card_meta(card).get("problem") in safety or bid in safety:
             shown.append(card)
         elif policy.budget is None or others < policy.budget:
             shown.append(card)

@@ -1,10 +1,12 @@
 """The words the engine adds to cards, from the pack's data-quality.yaml, compiled once:
-the "data not used" section, the stand-alone data-quality card and the "also proposed by"
-line of merged cards. Notes name resources by reference only (DataNote's own rule)."""
+the "data not used" section and the stand-alone data-quality card; and the card extension
+every card carries (rule, problem, merged rules). Notes name resources by reference only
+(DataNote's own rule)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from cds.cards.templating import Scope, compile_text
 from cds.facts.notes import DataNote
@@ -12,6 +14,12 @@ from cds.hooks.models import SUMMARY_MAX, Card, Coding, Source
 from cds.rules.packfiles import EngineTexts
 
 EXTENSION_KEY = "org.stresspain.cds"
+
+
+def card_meta(card: Card) -> dict[str, Any]:
+    """The pack's extension of a card: its rule, problem, `alsoFrom` and `bundle`."""
+    meta = (card.extension or {}).get(EXTENSION_KEY)
+    return meta if isinstance(meta, dict) else {}
 
 
 class EngineTextRenderer:

@@ -10,8 +10,8 @@ Cards are ordered critical -> warning -> info, then by priority and rule id. A s
 that creates what a card higher in that order already proposes (the same resource type and
 code, e.g. a naloxone MedicationRequest or a psychology referral) is dropped from the lower
 card, so a clinician is offered each thing once. Summaries are never truncated: `check`
-keeps every summary short enough. Suppression after overrides happens later, in the web
-layer.
+keeps every summary short enough. Suppression after overrides happens before this, per rule
+(the pipeline's `keep` filter), so overriding a merged card hides only its lead rule.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cds.cards.bundles import apply_budget, merge_cards
-from cds.cards.notes import EXTENSION_KEY, EngineTextRenderer
+from cds.cards.notes import EngineTextRenderer, card_meta
 from cds.facts.notes import DataNote
 from cds.hooks.models import Card, Suggestion
 from cds.rules.packfiles import CardPolicyFile, IndicatorPolicy
@@ -29,12 +29,8 @@ from cds.rules.schema import Rule
 SEVERITY = {"critical": 0, "warning": 1, "info": 2}
 
 
-def _meta(card: Card) -> dict[str, object]:
-    return (card.extension or {}).get(EXTENSION_KEY, {})
-
-
 def _rank(card: Card, rules: Mapping[str, Rule]) -> tuple[int, int, str]:
-    rule_id = str(_meta(card).get("rule", ""))
+    rule_id = str(card_meta(card).get("rule", ""))
     rule = rules.get(rule_id)
     return (SEVERITY[card.indicator], rule.priority if rule else 1000, rule_id)
 
@@ -71,7 +67,7 @@ def apply_policy(cards: Sequence[Card], rules: Mapping[str, Rule], texts: Engine
 def _held_to(card: Card, policy: IndicatorPolicy, hook: str) -> Card:
     """The card with its indicator no more urgent than the policy allows for its problem on
     this hook (the pack's test keeps rules within it; this guards what the test misses)."""
-    highest = policy.highest(_meta(card).get("problem"), hook)  # type: ignore[arg-type]
+    highest = policy.highest(card_meta(card).get("problem"), hook)  # type: ignore[arg-type]
     if SEVERITY[card.indicator] >= SEVERITY[highest]:
         return card
     return card.model_copy(update={"indicator": highest})

@@ -19,15 +19,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
+from cds.cards.notes import card_meta
 from cds.hooks.models import Card
 from cds.pipeline import Evaluation, Evaluator, context_fact
 from cds.rules.pack import LoadedTests
 from cds.rules.packfiles import CardPolicyFile
 from cds.rules.testspec import CardExpect, Case
-
-EXTENSION_KEY = "org.stresspain.cds"
 
 
 @dataclass
@@ -52,10 +50,6 @@ def iter_cases(tests: list[LoadedTests]) -> Iterator[tuple[LoadedTests, int, Cas
     for loaded in tests:
         for index, case in enumerate(loaded.tests.cases):
             yield loaded, index, case
-
-
-def _meta(card: Card) -> dict[str, Any]:
-    return (card.extension or {}).get(EXTENSION_KEY, {})
 
 
 def _service_for(evaluator: Evaluator, hook: str) -> str:
@@ -114,16 +108,16 @@ def _card_failures(expect: CardExpect, card: Card | None) -> Iterator[str]:
         yield (f"{expect.rule}: {len(card.suggestions)} suggestion(s), expected "
                f"{expect.suggestions}")
     if expect.also_from is not None:
-        also = list(_meta(card).get("alsoFrom") or [])
+        also = list(card_meta(card).get("alsoFrom") or [])
         if sorted(also) != sorted(expect.also_from):
             yield f"{expect.rule}: alsoFrom {also}, expected {expect.also_from}"
 
 
 def check_case(evaluation: Evaluation, case: Case) -> list[str]:
-    by_rule = {str(_meta(c).get("rule")): c for c in evaluation.cards}
+    by_rule = {str(card_meta(c).get("rule")): c for c in evaluation.cards}
     fired = set(by_rule)
     for card in evaluation.cards:
-        fired |= {str(r) for r in _meta(card).get("alsoFrom") or []}
+        fired |= {str(r) for r in card_meta(card).get("alsoFrom") or []}
     failures = [f"{r} did not fire (cards: {', '.join(sorted(by_rule)) or 'none'})"
                 for r in case.expect.fires if r not in fired]
     failures += [f"{r} fired but should not" for r in case.expect.not_fires if r in fired]

@@ -37,6 +37,12 @@ def of_rule(found: list[Card], rule: str) -> Card:
     return next(c for c in found if c.extension[EXT]["rule"] == rule)
 
 
+def current_order(given: dict[str, Any]) -> dict[str, Any]:
+    """The patient's MedicationRequest as the EHR sends it (the resource a stop must target)."""
+    return next(r for r in build_patient_data(given, NOW).resources
+                if r["resourceType"] == "MedicationRequest")
+
+
 def assert_replaces_without_duplicate(suggestion: Suggestion, current: dict[str, Any] | None,
                                       draft: bool) -> None:
     kinds = [a.type for a in suggestion.actions]
@@ -60,8 +66,7 @@ def test_renal_reduction_of_an_active_pregabalin_stops_the_current_order(evaluat
                               "dose_mg": 150, "times_per_day": 2, "days_ago": 60}]}
     found = cards(evaluator, given)
     (suggestion,) = medication_suggestions(of_rule(found, "R08"))
-    current = next(r for r in build_patient_data(given, NOW).resources
-                   if r["resourceType"] == "MedicationRequest")
+    current = current_order(given)
     assert_replaces_without_duplicate(suggestion, current, draft=False)
     create = next(a for a in suggestion.actions if a.type == "create")
     coding = create.resource["medicationCodeableConcept"]["coding"][0]
@@ -96,8 +101,7 @@ def test_duloxetine_step_up_stops_the_30_mg_order(evaluator) -> None:
                               "dose_mg": 30, "times_per_day": 1, "days_ago": 42}]}
     found = cards(evaluator, given)
     (suggestion,) = medication_suggestions(of_rule(found, "R07"))
-    current = next(r for r in build_patient_data(given, NOW).resources
-                   if r["resourceType"] == "MedicationRequest")
+    current = current_order(given)
     assert_replaces_without_duplicate(suggestion, current, draft=False)
 
 
