@@ -143,8 +143,9 @@ def medication_records(res: dict[str, Any], ctx: Ctx, ref: str,
     display = display_of(concept, matched, found)
     start = _start(res, ctx, ref)
     if not parts:
-        suggests = ctx.config.drugs.name_suggests(words(display))
+        suggests = None
         if status != "history":
+            suggests = ctx.config.drugs.name_suggests(words(display))
             label = f"{code[1]} ({display[:60]})" if code and display else (
                 code[1] if code else "(text only)")
             hint = f" (the name suggests {suggests})" if suggests else ""
