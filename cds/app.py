@@ -19,6 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from cds.api import discovery, feedback, health, invocation
 from cds.api.access_log import RequestObserverMiddleware
+from cds.api.blocking import BlockingGate
 from cds.api.errors import install_error_handlers
 from cds.api.runtime import Authenticator, PackSource, Runtime
 from cds.metrics import Metrics, metrics_endpoint
@@ -88,6 +89,7 @@ def create_app(
     )
     if clock is not None:
         runtime.clock = clock
+    runtime.store_gate = BlockingGate(8, settings.database_timeout_ms / 1000.0)
     if settings.reload:
         for stage, hooks in _hot_reload_hooks(packs).items():
             runtime.extras.setdefault(stage, []).extend(hooks)

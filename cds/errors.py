@@ -11,6 +11,7 @@
     │   ├── UnknownCard           404     unknown-card
     │   └── PrefetchUnavailable   412     prefetch-unavailable
     ├── AuthError                 401     unauthorized         (+ WWW-Authenticate)
+    ├── StoreUnavailable          503     store-unavailable    (+ Retry-After; feedback only)
     ├── RulePackError             --      (load/compile time: never reaches an EHR)
     ├── TerminologyError          --      (`cds terminology import`: a source it cannot read)
     └── StoreError                --      (logged and counted; never fails a hook call)
@@ -103,6 +104,17 @@ class AuthError(CDSError):
     ) -> None:
         challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
         super().__init__(message, details, headers or challenge)
+
+
+class StoreUnavailable(CDSError):
+    """503: feedback cannot be stored or checked now (the database is away, or the card's
+    audit record is still on its way to it). The EHR may send the same feedback again."""
+
+    status = 503
+    reason = "store-unavailable"
+
+    def __init__(self, message: str, retry_after_s: int = 5) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
 
 
 class RulePackError(CDSError):

@@ -28,7 +28,8 @@ from cds.rules.packfiles import CardPolicyFile
 from cds.rules.schema import Suppression
 from cds.rules.source import PackProblems
 
-CardFilter = Callable[[list[Card]], list[Card]]
+# Drops cards before merging (suppression) and may add notes for the cards that remain.
+CardFilter = Callable[[list[Card]], tuple[list[Card], Sequence[DataNote]]]
 
 if TYPE_CHECKING:
     from cds.fhir.collect import PatientData
@@ -91,6 +92,11 @@ class Evaluator:
                 return rid
         return None
 
+    def override_reason_display(self, system: str | None, code: str) -> str | None:
+        """The pack's words for an override-reason Coding (EHRs often send no display)."""
+        rid = self.override_reason_id(system, code)
+        return self.pack.override_reasons[rid].display if rid is not None else None
+
     @property
     def services(self) -> ServiceCatalogue:
         assert self.pack.services is not None  # load_pack guarantees services.yaml
@@ -136,7 +142,9 @@ class Evaluator:
                  for rule_id, found in by_rule.items()]
         t2 = time.perf_counter()
         if keep is not None:
-            cards = keep(cards)
+            cards, kept_notes = keep(cards)
+            if cards:  # a note about the cards, never a card of its own
+                notes = [*notes, *kept_notes]
         policy = apply_policy(cards, self.rules, self.texts, notes,
                               card_policy or self.pack.card_policy, hook)
         t3 = time.perf_counter()

@@ -77,6 +77,19 @@ class Settings(BaseSettings):
         "trail. Generated per database when unset.",
     )
     audit_raw_patient_id: bool = False
+    audit_spool_dir: Path | None = Field(
+        default=None,
+        description="Directory of the local audit spool: every audit record is written there "
+        "before the call answers and stored in the database from there, so a database outage, "
+        "a killed worker or a restart loses none. Default: beside the SQLite file, else "
+        "./cds-audit-spool/<hash of the database URL>. Workers of one service share it; two "
+        "services with different databases must not.",
+    )
+    database_timeout_ms: int = Field(
+        default=3000, ge=100, le=60_000,
+        description="Longest wait for the database on behalf of a request (connect, pool, "
+        "statement; feedback and readiness give up after it). Hook calls never wait for it.",
+    )
     audit_queue_size: int = Field(default=10_000, ge=10)
     audit_batch_size: int = Field(default=200, ge=1)
     audit_flush_ms: int = Field(default=200, ge=1)

@@ -83,7 +83,7 @@ class OneCardPack:
             source=Source(label="Test"),
             extension={"org.stresspain.cds": {"rule": "T1"}},
         )
-        return _Evaluation(cards=keep([card]) if keep else [card], matches=[_Match("T1")])
+        return _Evaluation(cards=keep([card])[0] if keep else [card], matches=[_Match("T1")])
 
 
 class PackSource:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from cds.api.auth import authenticate
 from cds.api.body import read_json_body
@@ -31,6 +30,7 @@ async def feedback(service_id: str, request: Request) -> Response:
         parsed = FeedbackRequest.model_validate(body)
     except ValidationError as exc:
         raise invalid_request(exc, "invalid feedback") from exc
-    # The store does database I/O (and may wait for another replica's audit): off the loop.
-    await run_in_threadpool(runtime.feedback.record_feedback, service_id, parsed.feedback)
+    # Database I/O (and a short wait for a card's audit record): off the loop, with a deadline.
+    await runtime.store_gate.run(
+        "feedback", lambda: runtime.feedback.record_feedback(service_id, parsed.feedback))
     return json_response({"status": "ok", "received": len(parsed.feedback)})

@@ -25,8 +25,8 @@ async def readyz(request: Request) -> Response:
     checks: dict[str, bool] = {"rules": pack is not None}
     for name, check in runtime.extras.get("readiness", {}).items():
         try:
-            checks[name] = bool(check())
-        except Exception:  # a failing probe means not ready, never a 500
+            checks[name] = bool(await runtime.readiness_gate.run(f"readiness of {name}", check))
+        except Exception:  # a failing or hanging probe means not ready, never a 500
             checks[name] = False
     ready = all(checks.values())
     body: dict[str, object] = {"status": "ready" if ready else "not-ready", "checks": checks}

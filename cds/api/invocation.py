@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -20,11 +20,15 @@ from cds.api.body import read_json_body
 from cds.api.errors import invalid_request
 from cds.api.runtime import ActivePack, Runtime, runtime_of
 from cds.errors import CDSError, HookMismatch, InvalidRequest, UnknownService
+from cds.facts.notes import DataNote
 from cds.fhir.collect import collect
-from cds.hooks.models import HookRequest, HookResponse
+from cds.hooks.models import Card, HookRequest, HookResponse
 from cds.hooks.prefetch import resolve_prefetch
 from cds.hooks.services import ServiceDefinition
-from cds.store.interfaces import AuditRecord, CardRecord
+from cds.store.interfaces import AuditRecord, CardRecord, Suppressor
+
+if TYPE_CHECKING:
+    from cds.pipeline import CardFilter
 
 router = APIRouter()
 log = logging.getLogger("cds.api")
@@ -101,12 +105,27 @@ async def _evaluate(
     data = collect(resolved.prefetch, hook_request.context, hook_request.hook, service.id)
     data.notes.extend(resolved.notes)
     now = runtime.clock()
-    evaluation = pack.evaluate(
-        data, now, keep=lambda cards: runtime.suppressor.filter(data.patient_id, cards, now))
+    evaluation = pack.evaluate(data, now, keep=_suppression(runtime.suppressor,
+                                                             data.patient_id, now))
     cards = evaluation.cards
     _audit(runtime, pack, service, hook_request, started, 200, evaluation=evaluation,
            cards=cards)
     return Response(content=HookResponse(cards=cards).to_bytes(), media_type="application/json")
+
+
+def _suppression(suppressor: Suppressor, patient_id: str | None, now: datetime) -> CardFilter:
+    """Drop the patient's overridden cards; say so when overrides cannot be read."""
+    def keep(cards: list[Card]) -> tuple[list[Card], list[DataNote]]:
+        kept = suppressor.filter(patient_id, cards, now)
+        unavailable, since = suppressor.unavailable_since()
+        if not unavailable:
+            return kept, []
+        when = f"since {since:%Y-%m-%d %H:%M} UTC" if since is not None else "for this call"
+        return kept, [DataNote(
+            "suppression-unavailable",
+            f"Dismissed cards could not be checked {when}: a card dismissed since then may "
+            "show again.")]
+    return keep
 
 
 def _audit(

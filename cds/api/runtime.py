@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import Request
 
+from cds.api.blocking import BlockingGate
 from cds.hooks.services import ServiceCatalogue
 from cds.settings import Settings
 from cds.store.interfaces import AuditSink, FeedbackSink, Suppressor
@@ -50,6 +51,11 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     """"Now" for rule evaluation (lookbacks, ages); replaced to replay a pinned moment."""
+    store_gate: BlockingGate = field(default_factory=lambda: BlockingGate(8, 3.0))
+    """Feedback waits for the database through this: bounded, with a deadline."""
+    readiness_gate: BlockingGate = field(
+        default_factory=lambda: BlockingGate(1, 1.0, queue=False))
+    """One readiness probe at a time; a probe still hanging means not ready."""
 
 
 def runtime_of(request: Request) -> Runtime:

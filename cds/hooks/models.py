@@ -23,6 +23,8 @@ from pydantic import (
 )
 from pydantic_core import to_jsonable_python
 
+from cds.hooks.card_ids import new_card_uuid
+
 SUMMARY_MAX = 140
 _REFERENCE = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -200,7 +202,7 @@ class Link(_Wire):
 
 
 class Card(_Wire):
-    uuid: str = Field(default_factory=lambda: str(uuid_lib.uuid4()))
+    uuid: str = Field(default_factory=new_card_uuid)
     summary: str = Field(min_length=1, max_length=SUMMARY_MAX - 1)
     detail: str | None = None
     indicator: Literal["info", "warning", "critical"]

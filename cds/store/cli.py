@@ -17,6 +17,8 @@ from cds.store import tables
 from cds.store.database import make_engine, safe_url
 from cds.store.report import Report, build_report
 
+REPORT_TIMEOUT_MS = 600_000  # a report reads whole tables: not held to a request's deadline
+
 
 class OutputFormat(StrEnum):
     table = "table"
@@ -50,7 +52,7 @@ def report_command(
         database_url = Settings().database_url
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, REPORT_TIMEOUT_MS)
     try:
         if not inspect(engine).has_table(tables.calls.name):
             typer.secho(f"no audit trail in {safe_url(engine)}", fg=typer.colors.RED, err=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, insert, select
@@ -22,37 +23,60 @@ from cds.store.pseudonym import Pseudonymiser
 
 log = logging.getLogger("cds.store")
 
-SQLITE_BUSY_TIMEOUT_MS = 5000
-CONNECT_TIMEOUT_S = 5
+DEFAULT_TIMEOUT_MS = 3000
 
 
-def make_engine(url: str) -> Engine:
-    """An engine that never puts bound parameters (patient data) into error messages."""
+def make_engine(url: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Engine:
+    """An engine that never puts bound parameters (patient data) into error messages and
+    never waits longer than `timeout_ms` to connect, for a pooled connection, for a lock or
+    (PostgreSQL) for a statement. A server that stops answering mid-statement is not caught
+    here: callers on a request path wait in a thread with their own deadline."""
     parsed = make_url(url)
+    timeout_s = timeout_ms / 1000.0
     kwargs: dict[str, Any] = {"hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":  # a file never drops a connection: no ping
-        kwargs["connect_args"] = {"check_same_thread": False}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": timeout_s}
         if parsed.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool  # one shared in-memory database
         engine = create_engine(parsed, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(timeout_ms))
         return engine
     if parsed.get_backend_name() == "postgresql":
-        # A database that does not answer must fail readiness, not hang it.
-        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+        # libpq counts whole seconds, at least 2.
+        kwargs["connect_args"] = {"connect_timeout": max(2, round(timeout_s))}
+        engine = create_engine(parsed, pool_size=5, max_overflow=5, pool_pre_ping=True,
+                               pool_timeout=timeout_s, **kwargs)
+        event.listen(engine, "connect", _postgres_timeouts(timeout_ms))
+        return engine
     # A server restart or idle timeout drops pooled connections: ping before reuse.
-    return create_engine(parsed, pool_size=5, max_overflow=5, pool_pre_ping=True, **kwargs)
+    return create_engine(parsed, pool_size=5, max_overflow=5, pool_pre_ping=True,
+                         pool_timeout=timeout_s, **kwargs)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        # WAL lets readers (feedback, suppression) run while the audit writer writes.
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    finally:
-        cursor.close()
+def _sqlite_pragmas(timeout_ms: int) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            # WAL lets readers (feedback, suppression) run while the audit writer writes.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
+        finally:
+            cursor.close()
+    return on_connect
+
+
+def _postgres_timeouts(timeout_ms: int) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True  # a SET outside any transaction
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET statement_timeout = {int(timeout_ms)}")
+                cursor.execute(f"SET lock_timeout = {int(timeout_ms)}")
+        finally:
+            dbapi_connection.autocommit = autocommit
+    return on_connect
 
 
 def safe_url(engine: Engine) -> str:
@@ -68,8 +92,9 @@ class Database:
         self.pseudonymiser = pseudonymiser
 
     @classmethod
-    def open(cls, url: str, pseudonym_key: str | None = None) -> Database:
-        engine = make_engine(url)
+    def open(cls, url: str, pseudonym_key: str | None = None,
+             timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Database:
+        engine = make_engine(url, timeout_ms)
         try:
             create_schema(engine)
             key = pseudonym_key or meta_value(engine, "pseudonym_key", secrets.token_hex(32))

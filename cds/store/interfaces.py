@@ -58,6 +58,9 @@ class Suppressor(Protocol):
     def filter(self, patient_id: str | None, cards: list[Card], now: datetime) -> list[Card]:
         """Drop cards whose rule was overridden for this patient within its window."""
 
+    def unavailable_since(self) -> tuple[bool, datetime | None]:
+        """(True, when overrides were last read) while suppression cannot see them."""
+
 
 class MemoryStore:
     """In-memory audit + feedback + no suppression: used when no store is configured."""
@@ -75,3 +78,6 @@ class MemoryStore:
     def filter(self, patient_id: str | None, cards: list[Card], now: datetime) -> list[Card]:
         del patient_id, now  # the protocol's signature; nothing is suppressed in memory
         return cards
+
+    def unavailable_since(self) -> tuple[bool, datetime | None]:
+        return False, None

@@ -1,33 +1,49 @@
 """The SQL store: audit sink, feedback sink and suppressor over one database.
 
     store = SQLStore.from_settings(settings, rules=..., reasons=..., metrics=metrics)
-    store.start()          # the audit writer thread
-    store.record(audit)    # queued, never blocks
+    store.start()          # the audit writer and override-cache threads
+    store.record(audit)    # spooled to local disk, never waits for the database
     store.record_feedback(service_id, items)
     store.filter(patient_id, cards, now)
     store.ping()           # readiness
-    store.close()          # drain the queue, release connections
+    store.close()          # store what the database takes, release connections
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from cds.hooks.models import Card, Feedback
 from cds.metrics import Metrics
 from cds.settings import Settings
-from cds.store.audit import AuditRows, Rows, write_rows
+from cds.store.audit import Rows, rows_of, spool_line, write_rows
 from cds.store.database import Database, safe_url
-from cds.store.feedback import Clock, FeedbackStore
+from cds.store.feedback import Clock, FeedbackStore, ReasonDisplay
 from cds.store.interfaces import AuditRecord
-from cds.store.overridden import OverriddenPatients
+from cds.store.overrides import OverrideCache
+from cds.store.spool import Spool
 from cds.store.suppression import ReasonIds, RuleSuppression, SQLSuppressor
 from cds.store.writer import AuditWriter
 
 log = logging.getLogger("cds.store")
 
-GRACE_CAP_S = 1.0
+
+def default_spool_dir(database_url: str) -> Path:
+    """Beside a SQLite file; else under ./cds-audit-spool, one directory per database (a
+    spool must only ever drain into the database its records were meant for)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            return Path(tempfile.mkdtemp(prefix="cds-audit-spool-"))
+        return Path(url.database).with_name(Path(url.database).name + ".audit-spool")
+    digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()
+    return Path("cds-audit-spool") / digest[:16]
 
 
 class SQLStore:
@@ -37,9 +53,10 @@ class SQLStore:
         *,
         rules: RuleSuppression | None = None,
         reasons: ReasonIds | None = None,
+        reason_display: ReasonDisplay | None = None,
         metrics: Metrics | None = None,
         keep_raw_patient_id: bool = False,
-        queue_size: int = 10_000,
+        spool_dir: Path | None = None,
         batch_size: int = 200,
         flush_ms: int = 200,
         suppression_refresh_ms: int = 1000,
@@ -47,27 +64,30 @@ class SQLStore:
     ) -> None:
         self.database = database
         self.metrics = metrics if metrics is not None else Metrics()
-        self._rows = AuditRows(database.pseudonymiser, keep_raw_patient_id)
+        pseudonymise = database.pseudonymiser
+        spool = Spool(spool_dir or default_spool_dir(database.engine.url.render_as_string(
+            hide_password=False)))
         self.writer = AuditWriter(
-            self._write_batch, queue_size=queue_size, batch_size=batch_size,
-            flush_ms=flush_ms, count=self._count_writes,
+            spool, lambda record: spool_line(record, pseudonymise, keep_raw_patient_id),
+            self._store_lines, batch_size=batch_size, flush_ms=flush_ms,
+            count=self._count_writes,
         )
         self.metrics.track_queue_depth(lambda: self.writer.depth)
-        self.overridden = OverriddenPatients(
+        self.overrides = OverrideCache(
             database.engine, clock or (lambda: datetime.now(UTC)),
             refresh_s=suppression_refresh_ms / 1000.0,
         )
         self.suppressor = SQLSuppressor(
-            database.engine, database.pseudonymiser, rules, reasons, metrics=self.metrics,
-            overridden=self.overridden,
+            self.overrides, pseudonymise, rules, reasons, metrics=self.metrics,
         )
         self.feedback = FeedbackStore(
-            database.engine, database.pseudonymiser, self.writer.pending_card,
+            database.engine, pseudonymise, self.writer.pending_card,
             clock=clock, metrics=self.metrics,
-            # Another replica writes its audit within flush_ms: wait about that long once
-            # before calling a card unknown.
-            grace_s=min(GRACE_CAP_S, 2 * flush_ms / 1000.0),
-            on_override=self.overridden.add,
+            # A card's audit record reaches the database within a few flush intervals.
+            settle_s=max(5.0, 10 * flush_ms / 1000.0),
+            audit_behind=lambda: self.writer.failing_since is not None,
+            reason_display=reason_display,
+            on_override=self.overrides.add,
         )
 
     @classmethod
@@ -77,15 +97,17 @@ class SQLStore:
         *,
         rules: RuleSuppression | None = None,
         reasons: ReasonIds | None = None,
+        reason_display: ReasonDisplay | None = None,
         metrics: Metrics | None = None,
         clock: Clock | None = None,
     ) -> SQLStore:
-        database = Database.open(settings.database_url, settings.pseudonym_key)
+        database = Database.open(settings.database_url, settings.pseudonym_key,
+                                 timeout_ms=settings.database_timeout_ms)
         log.info("store opened at %s", safe_url(database.engine))
         return cls(
-            database, rules=rules, reasons=reasons, metrics=metrics,
-            keep_raw_patient_id=settings.audit_raw_patient_id,
-            queue_size=settings.audit_queue_size, batch_size=settings.audit_batch_size,
+            database, rules=rules, reasons=reasons, reason_display=reason_display,
+            metrics=metrics, keep_raw_patient_id=settings.audit_raw_patient_id,
+            spool_dir=settings.audit_spool_dir, batch_size=settings.audit_batch_size,
             flush_ms=settings.audit_flush_ms,
             suppression_refresh_ms=settings.suppression_refresh_ms, clock=clock,
         )
@@ -93,10 +115,12 @@ class SQLStore:
     # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
+        self.overrides.start()
         self.writer.start()
 
     def close(self) -> None:
-        """Write everything queued, then release the database connections."""
+        """Store what the database takes (the rest stays spooled), release connections."""
+        self.overrides.close()
         self.writer.close()
         self.database.dispose()
 
@@ -121,13 +145,16 @@ class SQLStore:
     def filter(self, patient_id: str | None, cards: list[Card], now: datetime) -> list[Card]:
         return self.suppressor.filter(patient_id, cards, now)
 
+    def unavailable_since(self) -> tuple[bool, datetime | None]:
+        return self.suppressor.unavailable_since()
+
     # --- writer callbacks --------------------------------------------------------------
 
-    def _write_batch(self, records: list[AuditRecord]) -> None:
+    def _store_lines(self, lines: list[bytes]) -> int:
         rows = Rows()
-        for record in records:
-            rows.add(self._rows.build(record))
-        write_rows(self.database.engine, rows)
+        for line in lines:
+            rows.add(rows_of(line))
+        return write_rows(self.database.engine, rows)
 
     def _count_writes(self, result: str, n: int) -> None:
         self.metrics.audit_writes.labels(result=result).inc(n)

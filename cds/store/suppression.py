@@ -2,9 +2,12 @@
 
 The window of an override is the rule pack's setting for the card's rule: the days for
 the override reason the clinician chose, else the rule's default, never more than its cap
-(safety rules cap at a day or so, so a warning returns quickly). Overrides are read from
-the database, so replicas sharing it agree; one indexed query covers every candidate card
-of a call.
+(safety rules cap at a day or so, so a warning returns quickly). An override without a
+reason (a plain "dismiss") is recorded but hides nothing.
+
+Overrides come from the in-memory cache of cds/store/overrides.py, so that a hook call never
+waits for the database; replicas sharing a database agree within its refresh interval. When
+the cache cannot be refreshed, the call says so in a data note.
 """
 
 from __future__ import annotations
@@ -13,18 +16,14 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, bindparam, select
-
+from cds.cards.notes import card_meta
 from cds.hooks.models import Card
 from cds.metrics import Metrics
 from cds.rules.schema import Suppression
-from cds.store import tables
-from cds.store.overridden import OverriddenPatients
+from cds.store.overrides import Override, OverrideCache
 from cds.store.pseudonym import Pseudonymiser
 
 log = logging.getLogger("cds.store.suppression")
-
-EXTENSION_KEY = "org.stresspain.cds"
 
 RuleSuppression = Callable[[str], Suppression | None] | Mapping[str, Suppression]
 ReasonIds = (
@@ -32,21 +31,9 @@ ReasonIds = (
 )
 DEFAULT = Suppression()
 
-# Built once: constructing the select on every call cost more than running it. The rules are
-# filtered in Python: a patient has few overrides, and an expanding IN is re-rendered per call.
-_f = tables.feedback.c
-_OVERRIDES = (
-    select(_f.rule_id, _f.reason_system, _f.reason_code, _f.outcome_at)
-    .where(_f.patient == bindparam("patient"))
-    .where(_f.outcome == "overridden")
-    .where(_f.outcome_at > bindparam("since"))
-    .where(_f.outcome_at <= bindparam("now"))
-)
-
 
 def rule_of(card: Card) -> str | None:
-    meta = (card.extension or {}).get(EXTENSION_KEY)
-    rule = meta.get("rule") if isinstance(meta, dict) else None
+    rule = card_meta(card).get("rule")
     return rule if isinstance(rule, str) and rule else None
 
 
@@ -60,50 +47,34 @@ def window_days(setting: Suppression, reason_id: str | None) -> float:
     return days
 
 
-def longest_window_days(setting: Suppression) -> float:
-    return max(window_days(setting, reason) for reason in (None, *setting.by_reason))
-
-
 class SQLSuppressor:
     def __init__(
         self,
-        engine: Engine,
+        overrides: OverrideCache,
         pseudonymise: Pseudonymiser,
         rules: RuleSuppression | None = None,
         reasons: ReasonIds | None = None,
         *,
         metrics: Metrics | None = None,
-        overridden: OverriddenPatients | None = None,
     ) -> None:
-        self.engine = engine
+        self.overrides = overrides
         self.pseudonymise = pseudonymise
         self._rules = _as_callable(rules) if rules is not None else (lambda _rule: None)
         self._reasons = _reason_callable(reasons)
         self.metrics = metrics
-        self.overridden = overridden
 
     def suppression_of(self, rule_id: str) -> Suppression:
         return self._rules(rule_id) or DEFAULT
 
     def filter(self, patient_id: str | None, cards: list[Card], now: datetime) -> list[Card]:
-        """The cards minus those of rules overridden for this patient within their window.
-
-        A failing database never fails the call: the cards go out unfiltered.
-        """
+        """The cards minus those of rules overridden for this patient within their window."""
         patient = self.pseudonymise(patient_id)
-        settings = {rule: self.suppression_of(rule) for c in cards if (rule := rule_of(c))}
-        if patient is None or not settings:
+        if patient is None or not cards:
             return cards
-        if self.overridden is not None and not self.overridden.may_have(patient):
+        found = self.overrides.of(patient)
+        if not found:
             return cards
-        try:
-            suppressed = self._suppressed_rules(patient, settings, now)
-        except Exception as exc:
-            log.error("suppression lookup failed (%s); cards sent unfiltered",
-                      type(exc).__name__)
-            if self.metrics is not None:
-                self.metrics.observe_error("suppression-unavailable")
-            return cards
+        suppressed = self._suppressed_rules(found, {rule_of(c) for c in cards} - {None}, now)
         if not suppressed:
             return cards
         kept = []
@@ -116,24 +87,25 @@ class SQLSuppressor:
                 kept.append(card)
         return kept
 
-    def _suppressed_rules(
-        self, patient: str, settings: dict[str, Suppression], now: datetime
-    ) -> set[str]:
-        longest = max(longest_window_days(s) for s in settings.values())
-        if longest <= 0:
-            return set()
-        params = {"patient": patient, "since": now - timedelta(days=longest), "now": now}
-        with self.engine.connect() as conn:
-            rows = conn.execute(_OVERRIDES, params).all()
+    def unavailable_since(self) -> tuple[bool, datetime | None]:
+        """(True, when overrides were last read) while they cannot be read; (False, None)
+        when suppression is current."""
+        if not self.overrides.unavailable:
+            return False, None
+        if self.metrics is not None:
+            self.metrics.observe_error("suppression-unavailable")
+        return True, self.overrides.stale_since
+
+    def _suppressed_rules(self, found: list[Override], rules: set[str | None],
+                          now: datetime) -> set[str]:
         suppressed = set()
-        for row in rows:
-            if row.rule_id not in settings:
+        for override in found:
+            if override.rule_id not in rules or override.reason_code is None:
                 continue
-            reason_id = self._reasons(row.reason_system, row.reason_code) \
-                if row.reason_code else None
-            days = window_days(settings[row.rule_id], reason_id)
-            if row.outcome_at + timedelta(days=days) > now:
-                suppressed.add(row.rule_id)
+            reason_id = self._reasons(override.reason_system, override.reason_code)
+            days = window_days(self.suppression_of(override.rule_id), reason_id)
+            if override.outcome_at <= now < override.outcome_at + timedelta(days=days):
+                suppressed.add(override.rule_id)
         return suppressed
 
 

@@ -6,6 +6,7 @@ The serving pack may expose two look-ups; a pack without them gets the defaults 
 
     pack.suppression(rule_id) -> Suppression | None
     pack.override_reason_id(system, code) -> str | None
+    pack.override_reason_display(system, code) -> str | None
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class PackLookups:
         lookup = self._lookup("override_reason_id")
         return lookup(system, code) if lookup else None
 
+    def reason_display(self, system: str | None, code: str) -> str | None:
+        lookup = self._lookup("override_reason_display")
+        return lookup(system, code) if lookup else None
+
     def _lookup(self, name: str) -> Callable[..., Any] | None:
         lookup = getattr(self.packs.current(), name, None)
         return lookup if callable(lookup) else None
@@ -50,7 +55,8 @@ class PackLookups:
 def build_store(settings: Settings, packs: _Packs, metrics: Metrics | None = None) -> SQLStore:
     lookups = PackLookups(packs)
     return SQLStore.from_settings(
-        settings, rules=lookups.suppression, reasons=lookups.reason_id, metrics=metrics,
+        settings, rules=lookups.suppression, reasons=lookups.reason_id,
+        reason_display=lookups.reason_display, metrics=metrics,
     )
 
 
@@ -60,7 +66,7 @@ def lifecycle(store: Any) -> dict[str, Any]:
     extras: dict[str, Any] = {"on_startup": [], "on_shutdown": [], "readiness": {}}
     if callable(getattr(store, "start", None)):
         async def start() -> None:
-            store.start()
+            await asyncio.to_thread(store.start)  # reads the overrides once
         extras["on_startup"].append(start)
     if callable(getattr(store, "close", None)):
         async def stop() -> None:

@@ -14,7 +14,7 @@ from cds.fhir.collect import collect
 from cds.fhir.synth import build_patient_data
 from cds.pipeline import Evaluator
 from cds.rules.packfiles import CardPolicyFile
-from cds.store.audit import AuditRows
+from cds.store.audit import rows_of, spool_line
 from cds.store.interfaces import AuditRecord
 
 from .conftest import RULES
@@ -87,7 +87,7 @@ def test_the_budget_shows_safety_cards_and_audits_the_others_held_back(shipped_e
     record = AuditRecord(time=now, service_id="s", hook="patient-view", hook_instance="h",
                          patient_id="p", pack_version="2.0.0", status=200, latency_ms=1.0,
                          left_out=evaluation.left_out)
-    rows = AuditRows(lambda pid: pid or "").build(record)
+    rows = rows_of(spool_line(record, lambda pid: pid or ""))
     assert [r["rule_id"] for r in rows.left_out] == ["R14"]
 
 

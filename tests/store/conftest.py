@@ -75,14 +75,16 @@ StoreFactory = Callable[..., SQLStore]
 
 
 @pytest.fixture
-def make_store(database_url: str, clock: Clock) -> Iterator[StoreFactory]:
-    """Build started stores on the test database; all are closed at the end."""
+def make_store(database_url: str, clock: Clock, tmp_path: Any) -> Iterator[StoreFactory]:
+    """Build started stores on the test database, each with its own audit spool (as on
+    separate machines); all are closed at the end."""
     stores: list[SQLStore] = []
 
     def factory(*, key: str | None = "test-key", start: bool = True, **options: Any) -> SQLStore:
         options.setdefault("clock", clock)
         options.setdefault("metrics", Metrics())
         options.setdefault("flush_ms", 20)
+        options.setdefault("spool_dir", tmp_path / f"spool-{len(stores)}")
         store = SQLStore(Database.open(database_url, key), **options)
         if start:
             store.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -105,26 +106,60 @@ def test_shutdown_under_load_writes_every_queued_record(make_store):
     assert metric(store, "cds_audit_writes_total", result="dropped") == 0
 
 
-def test_a_full_queue_drops_and_counts_instead_of_blocking(make_store):
-    store = make_store(start=False, queue_size=3)
+def test_records_spooled_before_the_writer_runs_are_stored_by_the_next_store(
+        make_store, tmp_path):
+    spool = tmp_path / "shared-spool"
+    first = make_store(start=False, spool_dir=spool)
     for _ in range(5):
-        store.record(audit([card("R02")]))  # returns at once: nothing writes yet
-    assert metric(store, "cds_audit_writes_total", result="dropped") == 2
-    store.close()
-    assert len(all_rows(store, tables.calls)) == 3
+        first.record(audit([card("R02")]))  # returns at once: nothing stores yet
+    first.close()  # never started: the records stay in the spool
+    assert all_rows(first, tables.calls) == []
+
+    second = make_store(spool_dir=spool)  # the next start adopts them
+    assert _eventually(lambda: len(all_rows(second, tables.calls)) == 5)
+    assert list(spool.glob("*.audit.jsonl")) == []
 
 
-def test_a_failing_database_is_counted_and_never_raised(make_store):
+def test_a_database_that_fails_keeps_the_records_until_it_takes_them(make_store):
     store = make_store()
     with store.database.engine.begin() as conn:
         conn.execute(text("DROP TABLE cds_cards"))
 
     store.record(audit([card("R02")]))
-    store.record(audit([]))  # no card: this one can still be written
-    store.close()  # must not raise
+    store.record(audit([]))
+    assert store.flush(timeout=0.5) is False  # nothing raised, nothing stored, nothing lost
+    assert store.writer.failing_since is not None
 
+    tables.metadata.create_all(store.database.engine)  # the database is back
+    assert store.flush(timeout=10) is True
+    assert len(all_rows(store, tables.calls)) == 2
+    assert metric(store, "cds_audit_writes_total", result="ok") == 2
+    assert store.writer.failing_since is None
+
+
+def test_a_record_the_database_refuses_is_set_aside_and_the_others_stored(make_store,
+                                                                          tmp_path):
+    store = make_store(spool_dir=tmp_path / "spool")
+    shown = card("R02")
+    store.record(audit([shown]))
+    assert store.flush()
+    store.record(audit([shown]))  # the same card uuid again: the database refuses it
+    store.record(audit([card("R05")]))
+    assert store.flush()
+
+    assert len(all_rows(store, tables.calls)) == 2
     assert metric(store, "cds_audit_writes_total", result="failed") == 1
-    assert metric(store, "cds_audit_writes_total", result="ok") == 1
+    [rejected] = (tmp_path / "spool").glob("rejected-*.jsonl")
+    assert shown.uuid in rejected.read_text()
+
+
+def _eventually(condition: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
 
 
 def test_the_store_answers_ping_and_an_unreachable_one_does_not(store):

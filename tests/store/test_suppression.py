@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from sqlalchemy import event, insert, text
@@ -26,7 +27,8 @@ def rules_shown(store, clock, patient="patient-123", rules=("R02", "R09", "R11")
     return [c.extension["org.stresspain.cds"]["rule"] for c in kept]
 
 
-def override(store, clock, rule, reason=None, patient="patient-123"):
+def override(store, clock, rule, reason="other-reason", patient="patient-123"):
+    """An override with a reason (one the pack has no window for, unless given)."""
     shown = card(rule)
     store.record(audit([shown], patient=patient, time=clock.now))
     store.record_feedback("pv", [overridden(shown.uuid, reason, when=clock.now)])
@@ -90,11 +92,35 @@ def test_a_rule_without_pack_settings_uses_the_default_window(make_store, clock)
     assert rules_shown(store, clock) == ["R02", "R09"]
 
 
-def test_replicas_sharing_the_database_agree_on_suppression(make_store, clock):
+def test_an_override_without_a_reason_is_recorded_but_hides_nothing(make_store, clock):
+    store = make_store(rules=RULES, reasons=REASONS)
+    override(store, clock, "R02", reason=None)
+    with store.database.engine.connect() as conn:
+        assert conn.execute(text("select count(*) from cds_feedback")).scalar_one() == 1
+    assert rules_shown(store, clock) == ["R02", "R09", "R11"]
+    other = make_store(key=None, rules=RULES, reasons=REASONS)
+    override(other, clock, "R02", reason=None)
+    assert other.overrides.refresh()  # read back from the database: still nothing hidden
+    assert rules_shown(other, clock) == ["R02", "R09", "R11"]
+
+
+def test_replicas_sharing_the_database_agree_once_overrides_are_refreshed(make_store, clock):
     first = make_store(key=None, rules=RULES, reasons=REASONS)
-    second = make_store(key=None, rules=RULES, reasons=REASONS)
+    second = make_store(key=None, rules=RULES, reasons=REASONS, suppression_refresh_ms=60_000)
     override(first, clock, "R02")
-    first.flush()
+    assert "R02" in rules_shown(second, clock)  # not read yet: its refresh interval is long
+    assert second.overrides.refresh()
+    assert "R02" not in rules_shown(second, clock)
+
+
+def test_the_background_refresh_brings_another_replicas_override_within_its_interval(
+        make_store, clock):
+    first = make_store(key=None, rules=RULES, reasons=REASONS)
+    second = make_store(key=None, rules=RULES, reasons=REASONS, suppression_refresh_ms=100)
+    override(first, clock, "R02")
+    deadline = time.monotonic() + 5
+    while "R02" in rules_shown(second, clock) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert "R02" not in rules_shown(second, clock)
 
 
@@ -108,11 +134,22 @@ def _suppression_failures(store) -> float | None:
         "cds_errors_total", {"kind": "suppression-unavailable"})
 
 
-def test_when_the_database_fails_cards_go_out_unfiltered(make_store, clock):
-    store = make_store(rules=RULES, reasons=REASONS)
+def test_when_overrides_cannot_be_read_the_last_known_ones_apply_and_calls_are_told(
+        make_store, clock):
+    store = make_store(rules=RULES, reasons=REASONS, suppression_refresh_ms=60_000)
+    seconds = [1000.0]
+    store.overrides.monotonic = lambda: seconds[0]
     override(store, clock, "R02")
+    assert store.overrides.refresh()
+    assert store.unavailable_since() == (False, None)
     _lose_feedback_table(store)
-    assert rules_shown(store, clock) == ["R02", "R09", "R11"]
+    assert store.overrides.refresh() is False
+    seconds[0] += 3
+    assert store.unavailable_since() == (False, None)  # one failed read is not yet stale
+    seconds[0] += 60
+    unavailable, since = store.unavailable_since()
+    assert unavailable and since == clock.now
+    assert rules_shown(store, clock) == ["R09", "R11"]  # the last known override still holds
     assert _suppression_failures(store) == 1
 
 
@@ -130,51 +167,36 @@ def _feedback_queries(store) -> list[str]:
     return seen
 
 
-def test_calls_for_patients_without_overrides_do_not_query_the_feedback_table(
-        make_store, clock):
+def test_suppression_never_queries_the_database_on_a_hook_call(make_store, clock):
     store = make_store(rules=RULES, reasons=REASONS, suppression_refresh_ms=60_000)
     override(store, clock, "R02")
     queries = _feedback_queries(store)
     for _ in range(5):
         assert rules_shown(store, clock, patient="never-overridden") == ["R02", "R09", "R11"]
-    assert len(queries) == 1  # the first call reads the overridden patients, once
-    assert rules_shown(store, clock) == ["R09", "R11"]  # this patient: the window query
-    assert len(queries) == 2
-
-
-def test_another_replicas_override_applies_here_once_the_set_is_refreshed(make_store, clock):
-    first = make_store(key=None, rules=RULES, reasons=REASONS)
-    second = make_store(key=None, rules=RULES, reasons=REASONS, suppression_refresh_ms=60_000)
-    seconds = [1000.0]
-    second.overridden.monotonic = lambda: seconds[0]
-    assert "R02" in rules_shown(second, clock)  # read: nobody overridden yet
-    override(first, clock, "R02")
-    first.flush()
-    seconds[0] += 30
-    assert "R02" in rules_shown(second, clock)  # within the refresh interval: not yet seen
-    seconds[0] += 31
-    assert "R02" not in rules_shown(second, clock)
+        assert rules_shown(store, clock) == ["R09", "R11"]
+    assert queries == []
 
 
 def test_an_override_committed_late_is_still_found_by_the_next_refresh(make_store, clock):
-    store = make_store(rules=RULES, reasons=REASONS, suppression_refresh_ms=0)
+    store = make_store(rules=RULES, reasons=REASONS, suppression_refresh_ms=60_000)
     assert "R02" in rules_shown(store, clock)
     shown = card("R02")
     store.record(audit([shown], time=clock.now))
     store.flush()
     patient = store.database.pseudonymiser("patient-123")
     clock.advance(seconds=5)
+    assert store.overrides.refresh()
     # Received (timestamped) before the last refresh, committed after it.
     with store.database.engine.begin() as conn:
         conn.execute(insert(tables.feedback).values(
             key="late", card_uuid=shown.uuid, service="pv", rule_id="R02", patient=patient,
-            outcome="overridden", accepted=[], outcome_at=clock.now - timedelta(seconds=20),
+            outcome="overridden", accepted=[], reason_system=REASON_SYSTEM,
+            reason_code="other-reason", outcome_at=clock.now - timedelta(seconds=20),
             received_at=clock.now - timedelta(seconds=20)))
+    assert store.overrides.refresh()
     assert "R02" not in rules_shown(store, clock)
 
 
-def test_while_the_overridden_set_cannot_be_read_every_call_queries(make_store, clock):
+def test_a_store_that_never_read_overrides_says_so(make_store, clock):
     store = make_store(rules=RULES, reasons=REASONS, start=False)
-    _lose_feedback_table(store)
-    assert rules_shown(store, clock) == ["R02", "R09", "R11"]
-    assert _suppression_failures(store) == 1
+    assert store.unavailable_since() == (True, None)
