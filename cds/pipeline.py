@@ -108,8 +108,13 @@ class Evaluator:
         """Extract facts from the call's FHIR data, run the hook's rules, render cards
         (`card_policy`: the pack's own unless given, e.g. without bundles for rule tests;
         `keep`: drops cards before they are merged and budgeted - suppression works per rule,
-        so overriding a bundled card never hides the other rules' findings for long)."""
+        so overriding a bundled card never hides the other rules' findings for long).
+        An order hook call with no medication order to check gets no cards, not even a
+        data-quality card: the clinician is still entering the order (cds/fhir/orders.py)."""
         started = time.perf_counter()
+        if data.nothing_to_check:
+            return Evaluation([], [], [], list(data.notes),
+                              {"total": (time.perf_counter() - started) * 1000.0})
         assert self.pack.fact_config is not None
         extraction = _extractor()(data, self.pack.fact_config, now, strict=self.strict)
         notes = _unique([*data.notes, *extraction.notes])

@@ -274,6 +274,17 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
              "dose": 1, "dose_unit": "{pill}", "times_per_day": 1, "draft": True},
         ],
     }),
+    # The CDS Hooks sandbox calls order-select before a medication is chosen: no selection,
+    # an empty draftOrders Bundle. A patient whose record gives cards on patient-view.
+    "ehr-order-select-nothing-chosen.json": ("order-select", {
+        "patient": {"age": 49, "sex": "female"},
+        "observations": [*SCREENED],
+        "medications": [
+            {**OXYCODONE_10, "days_ago": 120},
+            {"rxnorm": "308048", "display": "alprazolam 0.5 MG Oral Tablet", "dose_mg": 0.5,
+             "times_per_day": 2, "days_ago": 120},
+        ],
+    }),
     "well-patient.json": ("patient-view", {
         "patient": {"age": 39, "sex": "female"},
         "observations": [

@@ -21,7 +21,7 @@ from cds.api.errors import invalid_request
 from cds.api.runtime import ActivePack, Runtime, runtime_of
 from cds.errors import CDSError, HookMismatch, InvalidRequest, UnknownService
 from cds.facts.notes import DataNote
-from cds.fhir.collect import collect
+from cds.fhir.collect import collect, draft_orders
 from cds.hooks.models import Card, HookRequest, HookResponse
 from cds.hooks.prefetch import resolve_prefetch
 from cds.hooks.services import ServiceDefinition
@@ -99,11 +99,16 @@ async def _evaluate(
     hook_request: HookRequest,
     started: float,
 ) -> Response:
-    resolved = await resolve_prefetch(
-        hook_request, service.prefetch, service.required_prefetch, runtime.settings
-    )
-    data = collect(resolved.prefetch, hook_request.context, hook_request.hook, service.id)
-    data.notes.extend(resolved.notes)
+    drafts = draft_orders(hook_request.hook, hook_request.context)
+    prefetch: dict[str, Any] | None = None
+    fetch_notes: list[DataNote] = []
+    if not drafts.nothing_to_check:  # an order still being entered needs no patient data
+        resolved = await resolve_prefetch(
+            hook_request, service.prefetch, service.required_prefetch, runtime.settings
+        )
+        prefetch, fetch_notes = resolved.prefetch, resolved.notes
+    data = collect(prefetch, hook_request.context, hook_request.hook, service.id, drafts=drafts)
+    data.notes.extend(fetch_notes)
     now = runtime.clock()
     evaluation = pack.evaluate(data, now, keep=_suppression(runtime.suppressor,
                                                              data.patient_id, now))

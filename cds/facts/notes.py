@@ -3,6 +3,9 @@
 Bad input never crashes a call and is never dropped silently (DESIGN.md): every resource or
 value the collector or the extractor skips leaves one `DataNote`. Notes name the resource by
 relative reference only; they never copy patient data (names, free text) into the message.
+Draft orders are the exception: one still being entered (no medication chosen yet) or of a
+kind the rules do not read (imaging, labs) is not a fault in the patient's record and is
+left out without a note (cds/fhir/orders.py).
 
 Kinds in use:
     prefetch-error        a prefetch key held an OperationOutcome or something that is not FHIR

@@ -4,7 +4,9 @@ CDS Hooks prefetch semantics (spec 2.0): a key holding `null` means no data exis
 is unwrapped to its entries; a single resource is kept as is; an OperationOutcome means the
 EHR's query failed (a `prefetch-error` note naming the key). Anything that is not a FHIR
 resource is noted and skipped. `context.draftOrders` (order-select / order-sign) is a Bundle
-of the orders being written; its resources become `draft_orders`.
+of the orders being written; those the rules read become `draft_orders`, and the selected or
+signed medication orders among them `orders_to_check` (cds/fhir/orders.py). Drafts the rules
+do not read are left out without a note (a debug line counts them by type).
 
 Resources are de-duplicated by `resourceType/id` (the same Patient often arrives under
 several keys); the first copy wins. Nothing here raises on bad input.
@@ -12,13 +14,18 @@ several keys); the first copy wins. Nothing here raises on bad input.
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from cds.facts.notes import DataNote
+from cds.fhir.orders import is_read, nothing_to_check, orders_to_check
 
+log = logging.getLogger("cds.fhir.collect")
 _MAX_DIAGNOSTICS = 160
+_MAX_TYPE = 40
 
 
 @dataclass
@@ -29,6 +36,27 @@ class PatientData:
     resources: list[dict[str, Any]] = field(default_factory=list)
     draft_orders: list[dict[str, Any]] = field(default_factory=list)
     notes: list[DataNote] = field(default_factory=list)
+    orders_to_check: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def nothing_to_check(self) -> bool:
+        """An order hook call without a selected or signed medication order: no cards."""
+        return nothing_to_check(self.hook, self.orders_to_check)
+
+
+@dataclass
+class DraftOrders:
+    """The draft orders of one call: those the rules read, the ones to check among them, and
+    notes on a draftOrders value that is not FHIR."""
+
+    hook: str
+    read: list[dict[str, Any]] = field(default_factory=list)
+    to_check: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[DataNote] = field(default_factory=list)
+
+    @property
+    def nothing_to_check(self) -> bool:
+        return nothing_to_check(self.hook, self.to_check)
 
 
 def _outcome_text(outcome: dict[str, Any]) -> str:
@@ -99,10 +127,13 @@ class _Collector:
             self.add(value, where)
 
 
-def _draft_orders(context: dict[str, Any], notes: list[DataNote]) -> list[dict[str, Any]]:
+def draft_orders(hook: str, context: dict[str, Any]) -> DraftOrders:
+    """The draft orders of `context` (none when it has no draftOrders). Never raises."""
+    context = context if isinstance(context, dict) else {}
+    found = DraftOrders(hook)
     drafts = context.get("draftOrders")
     if drafts is None:
-        return []
+        return found
     collector = _Collector()
     if isinstance(drafts, dict) and drafts.get("resourceType") == "Bundle":
         collector.bundle(drafts, "context.draftOrders")
@@ -110,27 +141,35 @@ def _draft_orders(context: dict[str, Any], notes: list[DataNote]) -> list[dict[s
         for item in drafts:
             collector.add(item, "context.draftOrders")
     else:
-        notes.append(DataNote("invalid-resource", "context.draftOrders is not a Bundle"))
-    notes.extend(collector.notes)
-    return collector.resources
+        found.notes.append(DataNote("invalid-resource", "context.draftOrders is not a Bundle"))
+    found.notes.extend(collector.notes)
+    found.read = [r for r in collector.resources if is_read(r)]
+    if len(found.read) < len(collector.resources):
+        left = Counter(str(r["resourceType"])[:_MAX_TYPE] for r in collector.resources
+                       if not is_read(r))
+        log.debug("%s: draft orders not read (still being entered or not checked): %s", hook,
+                  ", ".join(f"{n} {rtype}" for rtype, n in sorted(left.items())))
+    found.to_check = orders_to_check(hook, context, found.read)
+    return found
 
 
 def collect(prefetch: dict[str, Any] | None, context: dict[str, Any], hook: str,
-            service_id: str) -> PatientData:
-    """Gather the resources of one call. Never raises on bad prefetch or context content."""
+            service_id: str, *, drafts: DraftOrders | None = None) -> PatientData:
+    """Gather the resources of one call (`drafts`: the draft orders when already read from
+    this context). Never raises on bad prefetch or context content."""
     context = context if isinstance(context, dict) else {}
     patient_id = context.get("patientId")
     collector = _Collector()
     items: Iterable[tuple[str, Any]] = prefetch.items() if isinstance(prefetch, dict) else ()
     for key, value in items:
         collector.value(value, str(key))
-    notes = collector.notes
-    drafts = _draft_orders(context, notes)
+    drafts = drafts if drafts is not None else draft_orders(hook, context)
     return PatientData(
         patient_id=patient_id if isinstance(patient_id, str) and patient_id else None,
         hook=hook,
         service_id=service_id,
         resources=collector.resources,
-        draft_orders=drafts,
-        notes=notes,
+        draft_orders=drafts.read,
+        notes=[*collector.notes, *drafts.notes],
+        orders_to_check=drafts.to_check,
     )

@@ -93,7 +93,10 @@ class OrderSignContext(PatientViewContext):
 
 
 class OrderSelectContext(OrderSignContext):
-    selections: list[str] = Field(min_length=1)
+    """`selections` is required but may be empty: clients call order-select before an order
+    is chosen (the answer is then no cards)."""
+
+    selections: list[str]
 
     @field_validator("selections")
     @classmethod

@@ -112,6 +112,9 @@ def _fields(fact: dict[str, Any]) -> str:
 def print_explanation(expl: Explanation, console: Console) -> None:
     ev = expl.evaluation
     console.print(f"[bold]{expl.hook}[/bold] via {expl.service} at {expl.now.isoformat()}")
+    if expl.not_run:
+        console.print(f"Rules not run: {expl.not_run}")
+        return
     facts = Table("id", "type", "fields", title=f"Facts ({len(ev.facts)})")
     for fact in ev.facts:
         facts.add_row(str(fact.get("id")), str(fact.get("type")), _fields(fact))

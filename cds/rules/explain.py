@@ -23,6 +23,8 @@ from cds.rules.pyeval import closest, full_matches
 
 _SYMBOL = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "in": "in",
            "contains": "contains", "exists": "exists"}
+NOTHING_TO_CHECK = ("nothing to check, so no cards: no selected (order-select) or signed "
+                    "(order-sign) order is a MedicationRequest with its medication chosen")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Explanation:
     evaluation: Evaluation
     vetoed: list[Miss] = field(default_factory=list)
     near_misses: list[Miss] = field(default_factory=list)
+    not_run: str | None = None  # why the rules did not run (the call had nothing to check)
 
     @property
     def fired(self) -> list[Match]:
@@ -134,4 +137,6 @@ def explain_request(evaluator: Evaluator, request: Mapping[str, Any], now: datet
     data = collect(request.get("prefetch"), dict(request.get("context") or {}), hook,
                    service_id)
     evaluation = evaluator.evaluate(data, now)
+    if data.nothing_to_check:
+        return Explanation(hook, service_id, now, evaluation, not_run=NOTHING_TO_CHECK)
     return explain_facts(evaluator, evaluation, hook, service_id, now)

@@ -86,3 +86,16 @@ def test_explain_prints_facts_rules_cards_and_near_misses(real_facts_dir, tmp_pa
     for text in ("measure:pain", "Near misses", "gad7 (measure:gad7): value >= 10 does not "
                  "hold (value is 8)"):
         assert text in result.output
+
+
+def test_explain_says_why_an_order_call_with_nothing_chosen_gets_no_cards():
+    root = Path(__file__).resolve().parents[2]
+    app = typer.Typer()
+    app.command()(explain_command)
+    result = runner.invoke(app, [
+        str(root / "fhir_examples" / "ehr-order-select-nothing-chosen.json"),
+        "--now", "2026-11-20T09:00:00Z", "--rules", str(root / "rules")],
+        env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "Rules not run: nothing to check, so no cards" in result.output
+    assert "Near misses" not in result.output
