@@ -10,10 +10,7 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,79 +19,21 @@ import pytest
 
 import cds.serving
 from cds.serving import REUSEPORT_AVAILABLE, PortUnavailableError, bind_worker_sockets
+from tests.serving.processes import (
+    cds_serve,
+    children,
+    free_port,
+    get,
+    running,
+    stop_group,
+    wait_ready,
+    worker_pids,
+)
 
 pytestmark = pytest.mark.skipif(not REUSEPORT_AVAILABLE, reason="needs Linux SO_REUSEPORT")
 
 CONNECTIONS = 16
 STARTUP_FAILURE = 3
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cds_serve(port: int, workdir: Path, name: str, *, workers: int = 2,
-              database_url: str | None = None) -> subprocess.Popen[bytes]:
-    script = Path(sys.executable).with_name("cds")
-    command = [str(script)] if script.exists() else [
-        sys.executable, "-c", "from cds.cli import main; main()"]
-    env = {
-        **os.environ,
-        "CDS_DATABASE_URL": database_url or f"sqlite:///{workdir / f'{name}.sqlite3'}",
-        "CDS_LOG_LEVEL": "WARNING",
-    }
-    with (workdir / f"{name}.log").open("wb") as log:
-        return subprocess.Popen(
-            [*command, "serve", "--no-auth", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(workers)],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )
-
-
-def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """Kill whatever is left of a server's process group (it has its own session)."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def running(pid: int) -> bool:
-    """True unless the process is gone or a zombie waiting for a reaper."""
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def worker_pids(parent: int) -> list[int]:
-    """The spawned workers (not multiprocessing's resource tracker)."""
-    pids = []
-    for pid in children(parent):
-        try:
-            cmdline = (Path("/proc") / str(pid) / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"spawn_main" in cmdline:
-            pids.append(pid)
-    return pids
 
 
 def server_side_inodes(port: int, client_ports: set[int]) -> set[str]:
@@ -131,14 +70,6 @@ def socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
-def get(port: int, path: str, timeout: float = 2.0) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
 @dataclass
 class Service:
     proc: subprocess.Popen[bytes]
@@ -155,16 +86,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     port = free_port()
     proc = cds_serve(port, workdir, "first")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (workdir / "first.log").read_text(errors="replace")
-            assert time.monotonic() < deadline, "cds serve did not become ready"
-            try:
-                if get(port, "/readyz") == 200 and len(worker_pids(proc.pid)) == 2:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
+        wait_ready(proc, port, workdir / "first.log")
         yield Service(proc, port, workdir)
     finally:
         stop_group(proc)
