@@ -1,5 +1,6 @@
 """Authenticating EHRs: CDS Hooks JWTs checked against trusted issuers' key sets."""
 
-from cds.auth.jwt import JWTVerifier, TokenRejected
+from cds.auth.errors import TokenRejected
+from cds.auth.jwt import JWTVerifier
 
 __all__ = ["JWTVerifier", "TokenRejected"]

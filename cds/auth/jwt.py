@@ -8,8 +8,8 @@ optional tenant allow-list -> `jti` replay. Claims are read before the signature
 only to pick the issuer's key set; nothing from them is trusted until the signature holds.
 
 Every failure raises `TokenRejected` (an `AuthError`, 401). Its message is generic; the
-specific reason is in `why` and in an INFO log line that names the issuer and `kid` but
-never contains the token.
+specific reason is in `why` and in an INFO log line with the reason, the unverified `iss`,
+`kid`, `jku`, `alg` and `jti` and the audience expected, never the token itself.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 import jwt
 from jwt.exceptions import PyJWTError
 
+from cds.auth.errors import TokenRejected
 from cds.auth.jwks import JWKSCache, source_for
 from cds.auth.replay import ReplayCache
-from cds.errors import AuthError
 from cds.settings import Settings
 
 log = logging.getLogger("cds.auth")
@@ -35,16 +35,9 @@ ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "jti")
-
-
-class TokenRejected(AuthError):
-    """A 401 whose `why` says which check failed (for logs and tests, never for the caller)."""
-
-    def __init__(self, why: str, *, missing: bool = False) -> None:
-        # RFC 6750 3.1: a request without credentials gets a challenge without an error code.
-        headers = {"WWW-Authenticate": "Bearer"} if missing else None
-        super().__init__(headers=headers)
-        self.why = why
+LOGGED_HEADER = ("kid", "jku", "alg")
+LOGGED_CLAIMS = ("iss", "jti")
+MAX_LOGGED_CHARS = 200
 
 
 def _bearer_token(authorization: str | None) -> str:
@@ -64,6 +57,30 @@ def _audience_matches(claim: Any, audience: str) -> bool:
     if not isinstance(values, list):
         return False
     return any(isinstance(v, str) and v.rstrip("/") == expected for v in values)
+
+
+def _loggable(value: Any) -> str:
+    """A header or claim value for a log line: quoted, escaped, cut short (it is untrusted)."""
+    text = repr(value)
+    return text if len(text) <= MAX_LOGGED_CHARS else text[:MAX_LOGGED_CHARS] + "..."
+
+
+def _unverified_fields(token: str | None) -> dict[str, str]:
+    """What an operator needs to tell which issuer and key a rejected token named."""
+    header: dict[str, Any] = {}
+    payload: dict[str, Any] = {}
+    if token is not None:
+        try:
+            header = jwt.get_unverified_header(token)
+        except PyJWTError:
+            pass
+        try:
+            payload = jwt.decode(token, options={"verify_signature": False})
+        except PyJWTError:
+            pass
+    fields = {name: header.get(name) for name in LOGGED_HEADER}
+    fields.update({name: payload.get(name) for name in LOGGED_CLAIMS})
+    return {name: _loggable(value) for name, value in fields.items()}
 
 
 class JWTVerifier:
@@ -91,10 +108,17 @@ class JWTVerifier:
         self._replay = ReplayCache(settings.jti_cache_size, clock=clock)
 
     async def verify(self, authorization_header: str | None, audience: str) -> dict[str, Any]:
+        token: str | None = None
         try:
-            claims = await self._verify(_bearer_token(authorization_header), audience)
+            token = _bearer_token(authorization_header)
+            claims = await self._verify(token, audience)
         except TokenRejected as exc:
-            log.info("JWT rejected: %s", exc.why)
+            seen = _unverified_fields(token)
+            log.info(
+                "JWT rejected reason=%s iss=%s kid=%s jku=%s alg=%s jti=%s audience=%s",
+                exc.why, seen["iss"], seen["kid"], seen["jku"], seen["alg"], seen["jti"],
+                _loggable(audience),
+            )
             raise
         log.debug("JWT accepted: iss=%s jti=%s", claims.get("iss"), claims.get("jti"))
         return claims

@@ -18,6 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from cds.auth import JWTVerifier
+from cds.settings import Settings
+
 ISSUER = "https://ehr.example.org"
 AUDIENCE = "https://cds.example.org/cds-services/stress-pain"
 
@@ -50,6 +53,12 @@ class SigningKey:
 
 def jwks(*keys: SigningKey) -> dict[str, Any]:
     return {"keys": [k.jwk() for k in keys]}
+
+
+def verifier_for(key_host: RecordingServer, *keys: SigningKey, **issuer: Any) -> JWTVerifier:
+    """A verifier trusting ISSUER, whose key set (these keys) key_host serves at /jwks."""
+    url = key_host.serve_json("/jwks", jwks(*keys))
+    return JWTVerifier(Settings(trusted_issuers={ISSUER: {"jwks_url": url, **issuer}}))
 
 
 def claims(**overrides: Any) -> dict[str, Any]:
