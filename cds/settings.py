@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     # JSON object: {"<iss>": {"jwks_url": "...", "jwks_file": "...", "jku_allow": ["..."]}}
     trusted_issuers: dict[str, dict[str, object]] = Field(default_factory=dict)
     jwt_clock_skew_seconds: int = Field(default=60, ge=0, le=600)
+    jwt_max_lifetime_seconds: int = Field(
+        default=300, ge=1, le=3600,
+        description="Longest JWT lifetime accepted: `exp - iat` may exceed it by the clock "
+        "skew at most.",
+    )
     jwt_algorithms: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["ES384", "RS384", "ES256", "RS256"]
     )

@@ -3,9 +3,10 @@ Clients", and the best-practice checklist).
 
 Order of checks: bearer header shape -> JOSE header (alg on the asymmetric allow-list, typ,
 kid) -> `iss` on the allow-list -> key source (`jku` only when on that issuer's list) ->
-key by `kid` -> signature and claims (`aud`, `exp`, `iat`, `nbf`, `jti` with clock skew) ->
-optional tenant allow-list -> `jti` replay. Claims are read before the signature is checked
-only to pick the issuer's key set; nothing from them is trusted until the signature holds.
+key by `kid` -> signature -> claims (`aud`; `exp`, `iat`, `nbf` as numbers, with clock skew
+and a maximum lifetime; `jti`) -> optional tenant allow-list -> `jti` replay. Claims are
+read before the signature is checked only to pick the issuer's key set; nothing from them
+is trusted until the signature holds.
 
 Every failure raises `TokenRejected` (an `AuthError`, 401). Its message is generic; the
 specific reason is in `why` and in an INFO log line with the reason, the unverified `iss`,
@@ -22,6 +23,7 @@ from typing import Any
 import jwt
 from jwt.exceptions import PyJWTError
 
+from cds.auth.claims import check_times
 from cds.auth.errors import TokenRejected
 from cds.auth.jwks import JWKSCache, source_for
 from cds.auth.replay import ReplayCache
@@ -101,6 +103,7 @@ class JWTVerifier:
         if ignored:
             log.warning("JWT algorithms ignored (not asymmetric): %s", ", ".join(ignored))
         self._skew = settings.jwt_clock_skew_seconds
+        self._max_lifetime = settings.jwt_max_lifetime_seconds
         self._clock = clock
         self._jwks = jwks or JWKSCache(
             settings.jwks_cache_seconds, settings.jwks_refetch_min_seconds
@@ -186,13 +189,10 @@ class JWTVerifier:
                 key,
                 algorithms=[alg],
                 issuer=issuer,
-                leeway=self._skew,
-                options={"require": list(REQUIRED_CLAIMS), "verify_aud": False},
+                # Times are checked by check_times: PyJWT would take "exp": "1700000000".
+                options={"require": list(REQUIRED_CLAIMS), "verify_aud": False,
+                         "verify_exp": False, "verify_iat": False, "verify_nbf": False},
             )
-        except jwt.ExpiredSignatureError:
-            raise TokenRejected("expired") from None
-        except jwt.ImmatureSignatureError:
-            raise TokenRejected("not-yet-valid") from None
         except jwt.InvalidSignatureError:
             raise TokenRejected("bad-signature") from None
         except jwt.MissingRequiredClaimError as exc:
@@ -201,6 +201,7 @@ class JWTVerifier:
             raise TokenRejected(f"invalid-{type(exc).__name__}") from None
         if not isinstance(claims.get("jti"), str) or not claims["jti"]:
             raise TokenRejected("missing-claim-jti")
+        check_times(claims, self._clock(), self._skew, self._max_lifetime)
         return claims
 
     @staticmethod
