@@ -45,7 +45,9 @@ class Settings(BaseSettings):
 
     # --- Authentication (CDS Hooks 2.0 JWT) --------------------------------------------
     auth: Literal["on", "off"] = "on"
-    # JSON object: {"<iss>": {"jwks_url": "...", "jwks_file": "...", "jku_allow": ["..."]}}
+    # JSON object: {"<iss>": {"jwks_url": "...", "jwks_file": "...", "jku_allow": ["..."],
+    # "jku_files": {"<jku URL>": "<file>"}, "tenants": [...]}}, checked at start
+    # (cds/auth/issuers.py).
     trusted_issuers: dict[str, dict[str, object]] = Field(default_factory=dict)
     jwt_clock_skew_seconds: int = Field(default=60, ge=0, le=600)
     jwt_max_lifetime_seconds: int = Field(

@@ -6,8 +6,8 @@ tokens with made-up `kid`s cannot turn the service into a request amplifier. A f
 keeps serving the previous key set. Only asymmetric signing keys are kept: `oct` (shared
 secret) keys and keys marked `use: enc` are dropped on load.
 
-JWKS URLs come from the operator's configuration (`jwks_url`, or a `jku` on that issuer's
-allow-list); they are fetched without following redirects and with a size cap.
+Sources are the operator's configuration (see cds/auth/issuers.py): http(s) URLs, fetched
+without following redirects and with a size cap, or `file:<path>`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ log = logging.getLogger("cds.auth")
 
 MAX_JWKS_BYTES = 512 * 1024
 FETCH_TIMEOUT_SECONDS = 3.0
+FILE_PREFIX = "file:"
 
 
 class JWKSUnavailable(Exception):
@@ -89,15 +90,21 @@ async def _fetch_url(url: str, transport: httpx.AsyncBaseTransport | None) -> An
         raise JWKSUnavailable("JWK Set is not JSON") from exc
 
 
-def _read_file(path: str) -> Any:
+def file_source(path: Path) -> str:
+    return f"{FILE_PREFIX}{path}"
+
+
+def read_key_file(path: Path) -> dict[str, VerificationKey]:
+    """The usable keys of a JWK Set file (JWKSUnavailable when it cannot be read or parsed)."""
     try:
-        return orjson.loads(Path(path).read_bytes())
+        data = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError) as exc:
         raise JWKSUnavailable(f"cannot read JWK Set file: {type(exc).__name__}") from exc
+    return parse_jwks(data)
 
 
 class JWKSCache:
-    """Key sets by source. A source is an http(s) URL or `file:<path>` (see `source_for`)."""
+    """Key sets by source: an http(s) URL or `file:<path>` (see `file_source`)."""
 
     def __init__(
         self,
@@ -133,23 +140,13 @@ class JWKSCache:
     async def _load(self, source: str, entry: _Entry, now: float) -> None:
         entry.last_attempt = now
         try:
-            if source.startswith("file:"):
-                data = _read_file(source.removeprefix("file:"))
+            if source.startswith(FILE_PREFIX):
+                keys = read_key_file(Path(source.removeprefix(FILE_PREFIX)))
             else:
-                data = await _fetch_url(source, self._transport)
-            entry.keys = parse_jwks(data)
+                keys = parse_jwks(await _fetch_url(source, self._transport))
+            entry.keys = keys
             entry.loaded_at = now
         except JWKSUnavailable as exc:
             # Keep the previous keys: a flaky JWKS endpoint must not lock every EHR out.
             log.warning("JWK Set unavailable (%s); %d cached keys kept", exc, len(entry.keys))
 
-
-def source_for(issuer_config: dict[str, Any]) -> str | None:
-    """The configured key source of an issuer: `jwks_url`, else `file:<jwks_file>`."""
-    url = issuer_config.get("jwks_url")
-    if isinstance(url, str) and url:
-        return url
-    path = issuer_config.get("jwks_file")
-    if isinstance(path, str) and path:
-        return f"file:{path}"
-    return None

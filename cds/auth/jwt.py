@@ -2,11 +2,11 @@
 Clients", and the best-practice checklist).
 
 Order of checks: bearer header shape -> JOSE header (alg on the asymmetric allow-list, typ,
-kid) -> `iss` on the allow-list -> key source (`jku` only when on that issuer's list) ->
-key by `kid` -> signature -> claims (`aud`; `exp`, `iat`, `nbf` as numbers, with clock skew
-and a maximum lifetime; `jti`) -> optional tenant allow-list -> `jti` replay. Claims are
-read before the signature is checked only to pick the issuer's key set; nothing from them
-is trusted until the signature holds.
+kid) -> `iss` on the allow-list -> key source (`jku` only when the issuer allows or maps it,
+see cds/auth/issuers.py) -> key by `kid` -> signature -> claims (`aud`; `exp`, `iat`, `nbf`
+as numbers, with clock skew and a maximum lifetime; `jti`) -> optional tenant allow-list ->
+`jti` replay. Claims are read before the signature is checked only to pick the issuer's key
+set; nothing from them is trusted until the signature holds.
 
 Every failure raises `TokenRejected` (an `AuthError`, 401). Its message is generic; the
 specific reason is in `why` and in an INFO log line with the reason, the unverified `iss`,
@@ -25,7 +25,8 @@ from jwt.exceptions import PyJWTError
 
 from cds.auth.claims import check_times
 from cds.auth.errors import TokenRejected
-from cds.auth.jwks import JWKSCache, source_for
+from cds.auth.issuers import PUBLIC_TEST_ISSUERS, Issuer, load_trusted_issuers
+from cds.auth.jwks import JWKSCache
 from cds.auth.replay import ReplayCache
 from cds.settings import Settings
 
@@ -95,9 +96,13 @@ class JWTVerifier:
         clock: Callable[[], float] = time.time,
         jwks: JWKSCache | None = None,
     ) -> None:
-        self._issuers: dict[str, dict[str, Any]] = {
-            iss: dict(cfg) for iss, cfg in settings.trusted_issuers.items()
-        }
+        self._issuers = load_trusted_issuers(settings.trusted_issuers)
+        for iss in sorted(set(self._issuers) & set(PUBLIC_TEST_ISSUERS)):
+            log.warning(
+                "trusted issuer %s is %s, whose private signing key is published: anyone can "
+                "mint tokens it accepts. TESTING ONLY, never with real patient data.",
+                iss, PUBLIC_TEST_ISSUERS[iss],
+            )
         self._algorithms = [a for a in settings.jwt_algorithms if a in ASYMMETRIC_ALGORITHMS]
         ignored = sorted(set(settings.jwt_algorithms) - ASYMMETRIC_ALGORITHMS)
         if ignored:
@@ -128,18 +133,18 @@ class JWTVerifier:
 
     async def _verify(self, token: str, audience: str) -> dict[str, Any]:
         header = self._header(token)
-        issuer, config = self._issuer(token)
-        source = self._key_source(header, config)
+        issuer = self._issuer(token)
+        source = issuer.key_source(header.get("jku"))
         key = await self._jwks.key(source, header["kid"])
         if key is None:
             raise TokenRejected("unknown-kid")
         if key.alg is not None and key.alg != header["alg"]:
             raise TokenRejected("alg-not-for-key")
-        claims = self._decode(token, key.key, header["alg"], issuer)
+        claims = self._decode(token, key.key, header["alg"], issuer.iss)
         if not _audience_matches(claims["aud"], audience):
             raise TokenRejected("wrong-audience")
-        self._check_tenant(claims, config)
-        if self._replay.seen(issuer, str(claims["jti"]), float(claims["exp"]) + self._skew):
+        self._check_tenant(claims, issuer)
+        if self._replay.seen(issuer.iss, claims["jti"], float(claims["exp"]) + self._skew):
             raise TokenRejected("replayed-jti")
         return claims
 
@@ -157,7 +162,7 @@ class JWTVerifier:
             raise TokenRejected("missing-kid")
         return header
 
-    def _issuer(self, token: str) -> tuple[str, dict[str, Any]]:
+    def _issuer(self, token: str) -> Issuer:
         try:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except PyJWTError:
@@ -165,22 +170,7 @@ class JWTVerifier:
         issuer = unverified.get("iss")
         if not isinstance(issuer, str) or issuer not in self._issuers:
             raise TokenRejected("unknown-issuer")
-        return issuer, self._issuers[issuer]
-
-    @staticmethod
-    def _key_source(header: dict[str, Any], config: dict[str, Any]) -> str:
-        jku = header.get("jku")
-        if jku is not None:
-            allowed = config.get("jku_allow") or []
-            if not isinstance(jku, str) or jku not in allowed:
-                raise TokenRejected("jku-not-allowed")
-            if not jku.startswith(("https://", "http://")):
-                raise TokenRejected("jku-not-allowed")
-            return jku
-        source = source_for(config)
-        if source is None:
-            raise TokenRejected("issuer-without-keys")
-        return source
+        return self._issuers[issuer]
 
     def _decode(self, token: str, key: Any, alg: str, issuer: str) -> dict[str, Any]:
         try:
@@ -205,7 +195,9 @@ class JWTVerifier:
         return claims
 
     @staticmethod
-    def _check_tenant(claims: dict[str, Any], config: dict[str, Any]) -> None:
-        tenants = config.get("tenants")
-        if tenants is not None and claims.get("tenant") not in tenants:
+    def _check_tenant(claims: dict[str, Any], issuer: Issuer) -> None:
+        tenant = claims.get("tenant")
+        if issuer.tenants is not None and (
+            not isinstance(tenant, str) or tenant not in issuer.tenants
+        ):
             raise TokenRejected("tenant-not-allowed")
