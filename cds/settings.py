@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         default=30, ge=0, le=3600,
         description="Least time between two JWKS refetches forced by an unknown `kid`.",
     )
+    jwks_unknown_kid_wait_ms: int = Field(
+        default=500, ge=0, le=3000,
+        description="Longest a call with an unknown `kid` waits for the key-set refetch in "
+        "flight; calls with a cached `kid` never wait.",
+    )
     jti_cache_size: int = Field(default=100_000, ge=100, description="Replay cache bound.")
 
     # --- FHIR server fallback (prefetch) -----------------------------------------------

@@ -111,7 +111,9 @@ class JWTVerifier:
         self._max_lifetime = settings.jwt_max_lifetime_seconds
         self._clock = clock
         self._jwks = jwks or JWKSCache(
-            settings.jwks_cache_seconds, settings.jwks_refetch_min_seconds
+            settings.jwks_cache_seconds,
+            settings.jwks_refetch_min_seconds,
+            settings.jwks_unknown_kid_wait_ms / 1000,
         )
         self._replay = ReplayCache(settings.jti_cache_size, clock=clock)
 
@@ -130,6 +132,10 @@ class JWTVerifier:
             raise
         log.debug("JWT accepted: iss=%s jti=%s", claims.get("iss"), claims.get("jti"))
         return claims
+
+    async def aclose(self) -> None:
+        """Stop key-set fetches in flight (at shutdown)."""
+        await self._jwks.aclose()
 
     async def _verify(self, token: str, audience: str) -> dict[str, Any]:
         header = self._header(token)
