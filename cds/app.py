@@ -90,6 +90,9 @@ def create_app(
     if clock is not None:
         runtime.clock = clock
     runtime.store_gate = BlockingGate(8, settings.database_timeout_ms / 1000.0)
+    stop_auth = getattr(runtime.authenticator, "aclose", None)  # key-set fetches in flight
+    if stop_auth is not None:
+        runtime.extras.setdefault("on_shutdown", []).append(stop_auth)
     if settings.reload:
         for stage, hooks in _hot_reload_hooks(packs).items():
             runtime.extras.setdefault(stage, []).extend(hooks)

@@ -64,6 +64,15 @@ def serve(
             "Local development only; production runs with CDS_AUTH=on and trusted issuers.",
             fg=typer.colors.RED, bold=True, err=True,
         )
+    if settings.auth_enabled:
+        from cds.auth import IssuerConfigError
+        from cds.auth.issuers import load_trusted_issuers
+
+        try:  # fail here, with the list of problems, rather than in every worker
+            load_trusted_issuers(settings.trusted_issuers)
+        except IssuerConfigError as exc:
+            typer.secho(f"cds serve: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from exc
     try:
         status = run_service(
             "cds.app:app",

@@ -45,9 +45,16 @@ class Settings(BaseSettings):
 
     # --- Authentication (CDS Hooks 2.0 JWT) --------------------------------------------
     auth: Literal["on", "off"] = "on"
-    # JSON object: {"<iss>": {"jwks_url": "...", "jwks_file": "...", "jku_allow": ["..."]}}
+    # JSON object: {"<iss>": {"jwks_url": "...", "jwks_file": "...", "jku_allow": ["..."],
+    # "jku_files": {"<jku URL>": "<file>"}, "tenants": [...]}}, checked at start
+    # (cds/auth/issuers.py).
     trusted_issuers: dict[str, dict[str, object]] = Field(default_factory=dict)
     jwt_clock_skew_seconds: int = Field(default=60, ge=0, le=600)
+    jwt_max_lifetime_seconds: int = Field(
+        default=300, ge=1, le=3600,
+        description="Longest JWT lifetime accepted: `exp - iat` may exceed it by the clock "
+        "skew at most.",
+    )
     jwt_algorithms: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["ES384", "RS384", "ES256", "RS256"]
     )
@@ -55,6 +62,11 @@ class Settings(BaseSettings):
     jwks_refetch_min_seconds: int = Field(
         default=30, ge=0, le=3600,
         description="Least time between two JWKS refetches forced by an unknown `kid`.",
+    )
+    jwks_unknown_kid_wait_ms: int = Field(
+        default=500, ge=0, le=3000,
+        description="Longest a call with an unknown `kid` waits for the key-set refetch in "
+        "flight; calls with a cached `kid` never wait.",
     )
     jti_cache_size: int = Field(default=100_000, ge=100, description="Replay cache bound.")
 

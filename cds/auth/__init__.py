@@ -1,5 +1,7 @@
 """Authenticating EHRs: CDS Hooks JWTs checked against trusted issuers' key sets."""
 
-from cds.auth.jwt import JWTVerifier, TokenRejected
+from cds.auth.errors import TokenRejected
+from cds.auth.issuers import IssuerConfigError
+from cds.auth.jwt import JWTVerifier
 
-__all__ = ["JWTVerifier", "TokenRejected"]
+__all__ = ["IssuerConfigError", "JWTVerifier", "TokenRejected"]

@@ -2,14 +2,15 @@
 Clients", and the best-practice checklist).
 
 Order of checks: bearer header shape -> JOSE header (alg on the asymmetric allow-list, typ,
-kid) -> `iss` on the allow-list -> key source (`jku` only when on that issuer's list) ->
-key by `kid` -> signature and claims (`aud`, `exp`, `iat`, `nbf`, `jti` with clock skew) ->
-optional tenant allow-list -> `jti` replay. Claims are read before the signature is checked
-only to pick the issuer's key set; nothing from them is trusted until the signature holds.
+kid) -> `iss` on the allow-list -> key source (`jku` only when the issuer allows or maps it,
+see cds/auth/issuers.py) -> key by `kid` -> signature -> claims (`aud`; `exp`, `iat`, `nbf`
+as numbers, with clock skew and a maximum lifetime; `jti`) -> optional tenant allow-list ->
+`jti` replay. Claims are read before the signature is checked only to pick the issuer's key
+set; nothing from them is trusted until the signature holds.
 
 Every failure raises `TokenRejected` (an `AuthError`, 401). Its message is generic; the
-specific reason is in `why` and in an INFO log line that names the issuer and `kid` but
-never contains the token.
+specific reason is in `why` and in an INFO log line with the reason, the unverified `iss`,
+`kid`, `jku`, `alg` and `jti` and the audience expected, never the token itself.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from typing import Any
 import jwt
 from jwt.exceptions import PyJWTError
 
-from cds.auth.jwks import JWKSCache, source_for
+from cds.auth.claims import check_times
+from cds.auth.errors import TokenRejected
+from cds.auth.issuers import PUBLIC_TEST_ISSUERS, Issuer, load_trusted_issuers
+from cds.auth.jwks import JWKSCache
 from cds.auth.replay import ReplayCache
-from cds.errors import AuthError
 from cds.settings import Settings
 
 log = logging.getLogger("cds.auth")
@@ -35,16 +38,9 @@ ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "jti")
-
-
-class TokenRejected(AuthError):
-    """A 401 whose `why` says which check failed (for logs and tests, never for the caller)."""
-
-    def __init__(self, why: str, *, missing: bool = False) -> None:
-        # RFC 6750 3.1: a request without credentials gets a challenge without an error code.
-        headers = {"WWW-Authenticate": "Bearer"} if missing else None
-        super().__init__(headers=headers)
-        self.why = why
+LOGGED_HEADER = ("kid", "jku", "alg")
+LOGGED_CLAIMS = ("iss", "jti")
+MAX_LOGGED_CHARS = 200
 
 
 def _bearer_token(authorization: str | None) -> str:
@@ -66,6 +62,30 @@ def _audience_matches(claim: Any, audience: str) -> bool:
     return any(isinstance(v, str) and v.rstrip("/") == expected for v in values)
 
 
+def _loggable(value: Any) -> str:
+    """A header or claim value for a log line: quoted, escaped, cut short (it is untrusted)."""
+    text = repr(value)
+    return text if len(text) <= MAX_LOGGED_CHARS else text[:MAX_LOGGED_CHARS] + "..."
+
+
+def _unverified_fields(token: str | None) -> dict[str, str]:
+    """What an operator needs to tell which issuer and key a rejected token named."""
+    header: dict[str, Any] = {}
+    payload: dict[str, Any] = {}
+    if token is not None:
+        try:
+            header = jwt.get_unverified_header(token)
+        except PyJWTError:
+            pass
+        try:
+            payload = jwt.decode(token, options={"verify_signature": False})
+        except PyJWTError:
+            pass
+    fields = {name: header.get(name) for name in LOGGED_HEADER}
+    fields.update({name: payload.get(name) for name in LOGGED_CLAIMS})
+    return {name: _loggable(value) for name, value in fields.items()}
+
+
 class JWTVerifier:
     """`await verify(authorization_header, audience)` -> the verified claims, or AuthError."""
 
@@ -76,43 +96,61 @@ class JWTVerifier:
         clock: Callable[[], float] = time.time,
         jwks: JWKSCache | None = None,
     ) -> None:
-        self._issuers: dict[str, dict[str, Any]] = {
-            iss: dict(cfg) for iss, cfg in settings.trusted_issuers.items()
-        }
+        self._issuers = load_trusted_issuers(settings.trusted_issuers)
+        for iss in sorted(set(self._issuers) & set(PUBLIC_TEST_ISSUERS)):
+            log.warning(
+                "trusted issuer %s is %s, whose private signing key is published: anyone can "
+                "mint tokens it accepts. TESTING ONLY, never with real patient data.",
+                iss, PUBLIC_TEST_ISSUERS[iss],
+            )
         self._algorithms = [a for a in settings.jwt_algorithms if a in ASYMMETRIC_ALGORITHMS]
         ignored = sorted(set(settings.jwt_algorithms) - ASYMMETRIC_ALGORITHMS)
         if ignored:
             log.warning("JWT algorithms ignored (not asymmetric): %s", ", ".join(ignored))
         self._skew = settings.jwt_clock_skew_seconds
+        self._max_lifetime = settings.jwt_max_lifetime_seconds
         self._clock = clock
         self._jwks = jwks or JWKSCache(
-            settings.jwks_cache_seconds, settings.jwks_refetch_min_seconds
+            settings.jwks_cache_seconds,
+            settings.jwks_refetch_min_seconds,
+            settings.jwks_unknown_kid_wait_ms / 1000,
         )
         self._replay = ReplayCache(settings.jti_cache_size, clock=clock)
 
     async def verify(self, authorization_header: str | None, audience: str) -> dict[str, Any]:
+        token: str | None = None
         try:
-            claims = await self._verify(_bearer_token(authorization_header), audience)
+            token = _bearer_token(authorization_header)
+            claims = await self._verify(token, audience)
         except TokenRejected as exc:
-            log.info("JWT rejected: %s", exc.why)
+            seen = _unverified_fields(token)
+            log.info(
+                "JWT rejected reason=%s iss=%s kid=%s jku=%s alg=%s jti=%s audience=%s",
+                exc.why, seen["iss"], seen["kid"], seen["jku"], seen["alg"], seen["jti"],
+                _loggable(audience),
+            )
             raise
         log.debug("JWT accepted: iss=%s jti=%s", claims.get("iss"), claims.get("jti"))
         return claims
 
+    async def aclose(self) -> None:
+        """Stop key-set fetches in flight (at shutdown)."""
+        await self._jwks.aclose()
+
     async def _verify(self, token: str, audience: str) -> dict[str, Any]:
         header = self._header(token)
-        issuer, config = self._issuer(token)
-        source = self._key_source(header, config)
+        issuer = self._issuer(token)
+        source = issuer.key_source(header.get("jku"))
         key = await self._jwks.key(source, header["kid"])
         if key is None:
             raise TokenRejected("unknown-kid")
         if key.alg is not None and key.alg != header["alg"]:
             raise TokenRejected("alg-not-for-key")
-        claims = self._decode(token, key.key, header["alg"], issuer)
+        claims = self._decode(token, key.key, header["alg"], issuer.iss)
         if not _audience_matches(claims["aud"], audience):
             raise TokenRejected("wrong-audience")
-        self._check_tenant(claims, config)
-        if self._replay.seen(issuer, str(claims["jti"]), float(claims["exp"]) + self._skew):
+        self._check_tenant(claims, issuer)
+        if self._replay.seen(issuer.iss, claims["jti"], float(claims["exp"]) + self._skew):
             raise TokenRejected("replayed-jti")
         return claims
 
@@ -130,7 +168,7 @@ class JWTVerifier:
             raise TokenRejected("missing-kid")
         return header
 
-    def _issuer(self, token: str) -> tuple[str, dict[str, Any]]:
+    def _issuer(self, token: str) -> Issuer:
         try:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except PyJWTError:
@@ -138,22 +176,7 @@ class JWTVerifier:
         issuer = unverified.get("iss")
         if not isinstance(issuer, str) or issuer not in self._issuers:
             raise TokenRejected("unknown-issuer")
-        return issuer, self._issuers[issuer]
-
-    @staticmethod
-    def _key_source(header: dict[str, Any], config: dict[str, Any]) -> str:
-        jku = header.get("jku")
-        if jku is not None:
-            allowed = config.get("jku_allow") or []
-            if not isinstance(jku, str) or jku not in allowed:
-                raise TokenRejected("jku-not-allowed")
-            if not jku.startswith(("https://", "http://")):
-                raise TokenRejected("jku-not-allowed")
-            return jku
-        source = source_for(config)
-        if source is None:
-            raise TokenRejected("issuer-without-keys")
-        return source
+        return self._issuers[issuer]
 
     def _decode(self, token: str, key: Any, alg: str, issuer: str) -> dict[str, Any]:
         try:
@@ -162,13 +185,10 @@ class JWTVerifier:
                 key,
                 algorithms=[alg],
                 issuer=issuer,
-                leeway=self._skew,
-                options={"require": list(REQUIRED_CLAIMS), "verify_aud": False},
+                # Times are checked by check_times: PyJWT would take "exp": "1700000000".
+                options={"require": list(REQUIRED_CLAIMS), "verify_aud": False,
+                         "verify_exp": False, "verify_iat": False, "verify_nbf": False},
             )
-        except jwt.ExpiredSignatureError:
-            raise TokenRejected("expired") from None
-        except jwt.ImmatureSignatureError:
-            raise TokenRejected("not-yet-valid") from None
         except jwt.InvalidSignatureError:
             raise TokenRejected("bad-signature") from None
         except jwt.MissingRequiredClaimError as exc:
@@ -177,10 +197,13 @@ class JWTVerifier:
             raise TokenRejected(f"invalid-{type(exc).__name__}") from None
         if not isinstance(claims.get("jti"), str) or not claims["jti"]:
             raise TokenRejected("missing-claim-jti")
+        check_times(claims, self._clock(), self._skew, self._max_lifetime)
         return claims
 
     @staticmethod
-    def _check_tenant(claims: dict[str, Any], config: dict[str, Any]) -> None:
-        tenants = config.get("tenants")
-        if tenants is not None and claims.get("tenant") not in tenants:
+    def _check_tenant(claims: dict[str, Any], issuer: Issuer) -> None:
+        tenant = claims.get("tenant")
+        if issuer.tenants is not None and (
+            not isinstance(tenant, str) or tenant not in issuer.tenants
+        ):
             raise TokenRejected("tenant-not-allowed")

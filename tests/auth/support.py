@@ -18,6 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from cds.auth import JWTVerifier
+from cds.settings import Settings
+
 ISSUER = "https://ehr.example.org"
 AUDIENCE = "https://cds.example.org/cds-services/stress-pain"
 
@@ -50,6 +53,12 @@ class SigningKey:
 
 def jwks(*keys: SigningKey) -> dict[str, Any]:
     return {"keys": [k.jwk() for k in keys]}
+
+
+def verifier_for(key_host: RecordingServer, *keys: SigningKey, **issuer: Any) -> JWTVerifier:
+    """A verifier trusting ISSUER, whose key set (these keys) key_host serves at /jwks."""
+    url = key_host.serve_json("/jwks", jwks(*keys))
+    return JWTVerifier(Settings(trusted_issuers={ISSUER: {"jwks_url": url, **issuer}}))
 
 
 def claims(**overrides: Any) -> dict[str, Any]:
@@ -86,10 +95,21 @@ def mint_raw(header: dict[str, Any], payload: dict[str, Any], secret: bytes | No
 
 
 @dataclass
+class Hold:
+    """A slow host: each request is answered after `seconds`, or as soon as the test sets
+    `release`; `arrived` is set when a request comes in."""
+
+    seconds: float = 10.0
+    arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
 class Route:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    hold: Hold | None = None
 
 
 class RecordingServer:
@@ -104,12 +124,18 @@ class RecordingServer:
             def do_GET(self) -> None:
                 server.requests.append({"path": self.path, "headers": dict(self.headers)})
                 route = server.routes.get(self.path.split("?")[0], Route(404, b"{}"))
-                self.send_response(route.status)
-                for name, value in route.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(route.body)))
-                self.end_headers()
-                self.wfile.write(route.body)
+                if route.hold is not None:
+                    route.hold.arrived.set()
+                    route.hold.release.wait(timeout=route.hold.seconds)
+                try:
+                    self.send_response(route.status)
+                    for name, value in route.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(route.body)))
+                    self.end_headers()
+                    self.wfile.write(route.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client gave up waiting
 
             def log_message(self, *args: Any) -> None:
                 return
@@ -125,9 +151,10 @@ class RecordingServer:
     def url(self, path: str) -> str:
         return self.base + path
 
-    def serve_json(self, path: str, body: Any, status: int = 200) -> str:
+    def serve_json(self, path: str, body: Any, status: int = 200, *,
+                   hold: Hold | None = None) -> str:
         self.routes[path] = Route(status, json.dumps(body).encode(),
-                                  {"Content-Type": "application/json"})
+                                  {"Content-Type": "application/json"}, hold)
         return self.url(path)
 
     def hits(self, path: str) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,13 +21,8 @@ from tests.auth.support import (
     jwks,
     mint,
     mint_raw,
+    verifier_for,
 )
-
-
-def verifier_for(key_host: RecordingServer, *keys: SigningKey, **issuer: Any) -> JWTVerifier:
-    url = key_host.serve_json("/jwks", jwks(*keys))
-    config = {"jwks_url": url, **issuer}
-    return JWTVerifier(Settings(trusted_issuers={ISSUER: config}))
 
 
 async def rejected(verifier: JWTVerifier, header: str | None, audience: str = AUDIENCE) -> str:
