@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import select
 import socket
+import struct
 import threading
 from types import TracebackType
 from typing import Literal
 
 Mode = Literal["pass", "freeze", "refuse"]
 _POLL_S = 0.05
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close sends RST
 
 
 class FaultProxy:
@@ -108,7 +110,7 @@ class FaultProxy:
                     if not data:
                         return
                     peers[sock].sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: refuse() closed the sockets under us
             return
         finally:
             _reset(client, server)
@@ -120,7 +122,7 @@ class FaultProxy:
 def _reset(*socks: socket.socket) -> None:
     for sock in socks:
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
             sock.close()
         except OSError:
             pass
