@@ -76,7 +76,7 @@ def create_app(
     settings = settings or Settings()
     packs = packs if packs is not None else _build_packs(settings)
     metrics = getattr(store, "metrics", None) or Metrics()
-    store = store if store is not None else build_store(settings, packs, metrics)
+    store = store if store is not None else build_store(settings, packs, metrics, clock)
     runtime = Runtime(
         settings=settings,
         packs=packs,

@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 _VERSION = 7
 
 
-def new_card_uuid() -> str:
-    """A random UUIDv7: 48 bits of Unix time in ms, version, variant, 74 random bits."""
-    ms = time.time_ns() // 1_000_000
+def new_card_uuid(at: datetime | None = None) -> str:
+    """A random UUIDv7: 48 bits of Unix time in ms (now, or `at`), version, variant, 74
+    random bits."""
+    ms = time.time_ns() // 1_000_000 if at is None else int(at.timestamp() * 1000)
     random = int.from_bytes(os.urandom(10), "big")
     value = (ms & (1 << 48) - 1) << 80
     value |= _VERSION << 76

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from cds.metrics import Metrics
@@ -52,11 +53,13 @@ class PackLookups:
         return lookup if callable(lookup) else None
 
 
-def build_store(settings: Settings, packs: _Packs, metrics: Metrics | None = None) -> SQLStore:
+def build_store(settings: Settings, packs: _Packs, metrics: Metrics | None = None,
+                clock: Callable[[], datetime] | None = None) -> SQLStore:
+    """The SQL store; `clock` (a pinned "now" in tests) dates feedback and bounds overrides."""
     lookups = PackLookups(packs)
     return SQLStore.from_settings(
         settings, rules=lookups.suppression, reasons=lookups.reason_id,
-        reason_display=lookups.reason_display, metrics=metrics,
+        reason_display=lookups.reason_display, metrics=metrics, clock=clock,
     )
 
 

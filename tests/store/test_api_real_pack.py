@@ -143,3 +143,17 @@ async def test_overriding_a_bundled_card_hides_only_its_lead_rules_finding(
     assert "R11" not in rules(after)  # the overridden finding stays away for its window
     (gabapentinoid,) = [c for c in after if c["extension"]["org.stresspain.cds"]["rule"] == "R10"]
     assert "gabapentin" in gabapentinoid["detail"]  # the merged finding was not hidden with it
+
+
+async def test_while_overrides_cannot_be_read_the_cards_say_so(
+    settings: Settings, clock: Clock
+) -> None:
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app):
+        store = app.state.runtime.suppressor
+        store.overrides.monotonic = lambda: 1e12  # long after the last good read
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://cds.test") as c:
+            [card] = await post(c, request_for("p-note", START))
+    assert card["extension"]["org.stresspain.cds"]["rule"] == "R01"
+    assert "Dismissed cards could not be checked since" in card["detail"]

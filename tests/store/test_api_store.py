@@ -6,18 +6,21 @@ The app builds its own store from settings (SQLite file and PostgreSQL), as in p
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, text
 
 from cds.app import create_app
 from cds.rules.schema import Suppression
 from cds.settings import Settings
 from cds.store import tables
+from cds.store.interfaces import MemoryStore
 from tests.api_support import OneCardPack, PackSource, patient_view_request
 
 REASON = {"system": "http://example.org/override", "code": "declined", "display": "Declined"}
@@ -121,3 +124,51 @@ async def test_metrics_and_readiness_show_the_store(client):
 
     ready = (await client.get("/readyz")).json()
     assert ready["checks"]["database"] is True
+
+
+async def test_feedback_while_the_database_fails_is_503_with_retry_after(app, client,
+                                                                        database_url):
+    [card] = await call(client)
+    assert app.state.runtime.audit.flush()
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE cds_feedback"))
+    finally:
+        engine.dispose()
+    response = await override(client, card["uuid"])
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert response.json()["error"] == "store-unavailable"
+    assert len(await call(client)) == 1  # hook calls go on answering
+
+
+class HangingStore(MemoryStore):
+    """A store whose database never answers a ping."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def ping(self) -> bool:
+        self.release.wait(30)
+        return True
+
+
+async def test_a_hanging_database_makes_readyz_not_ready_at_once_and_healthz_stays_up():
+    store = HangingStore()
+    application = create_app(Settings(auth="off"), packs=PackSource(SuppressingPack()),
+                             store=store)
+    transport = httpx.ASGITransport(app=application)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://cds.test") as c:
+            for _ in range(3):  # the first probe times out, later ones do not queue behind it
+                started = time.monotonic()
+                ready = await c.get("/readyz")
+                assert ready.status_code == 503
+                assert ready.json()["checks"]["database"] is False
+                assert time.monotonic() - started < 1.5
+                assert (await c.get("/healthz")).status_code == 200
+            assert len(await call(c)) == 1
+    finally:
+        store.release.set()
