@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -38,6 +38,8 @@ class ServerConfig:
     workdir: Path
     rules_dir: Path | None = None
     start_timeout_s: float = 60.0
+    database_url: str | None = None  # default: a throwaway SQLite file in workdir
+    env: dict[str, str] = field(default_factory=dict)
 
 
 class Server:
@@ -66,8 +68,9 @@ class Server:
         cfg = self.config
         env = dict(os.environ)
         env.update({
-            "CDS_DATABASE_URL": f"sqlite:///{self.database}",
+            "CDS_DATABASE_URL": cfg.database_url or f"sqlite:///{self.database}",
             "CDS_LOG_LEVEL": "WARNING",
+            **cfg.env,
         })
         cmd = [*cds_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port),
                "--workers", str(cfg.workers), "--no-auth"]
