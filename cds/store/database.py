@@ -14,7 +14,13 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, insert, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+    TimeoutError,
+)
 from sqlalchemy.pool import StaticPool
 
 from cds.errors import StoreError
@@ -85,11 +91,19 @@ def safe_url(engine: Engine) -> str:
 
 
 class Database:
-    """An engine with the store's tables in place and the keyed pseudonymiser of this DB."""
+    """An engine with the store's tables in place and the keyed pseudonymiser of this DB.
 
-    def __init__(self, engine: Engine, pseudonymiser: Pseudonymiser) -> None:
+    With a configured pseudonym key the service may start while the database is away (a
+    restart during an outage must not take the service down): the tables are then created
+    by the first caller of `ensure_schema()` that reaches it. Without one, the key lives in
+    the database, so it must answer at start.
+    """
+
+    def __init__(self, engine: Engine, pseudonymiser: Pseudonymiser,
+                 schema_ready: bool = True) -> None:
         self.engine = engine
         self.pseudonymiser = pseudonymiser
+        self._schema_ready = schema_ready
 
     @classmethod
     def open(cls, url: str, pseudonym_key: str | None = None,
@@ -99,14 +113,30 @@ class Database:
             create_schema(engine)
             key = pseudonym_key or meta_value(engine, "pseudonym_key", secrets.token_hex(32))
         except SQLAlchemyError as exc:
+            if pseudonym_key is not None and _unreachable(exc):
+                log.error("the store at %s does not answer (%s); serving anyway: audit records "
+                          "wait in the spool, the tables are created once it answers",
+                          safe_url(engine), type(exc).__name__)
+                return cls(engine, Pseudonymiser(pseudonym_key), schema_ready=False)
             engine.dispose()
+            hint = "" if pseudonym_key is not None else (
+                " (with CDS_PSEUDONYM_KEY set the service can start while it is away)")
             raise StoreError(
-                f"cannot open the store at {safe_url(engine)}: {type(exc).__name__}"
+                f"cannot open the store at {safe_url(engine)}: {type(exc).__name__}{hint}"
             ) from exc
         return cls(engine, Pseudonymiser(key))
 
+    def ensure_schema(self) -> None:
+        """Create the tables if the database did not answer at start (raises until it does)."""
+        if not self._schema_ready:
+            create_schema(self.engine)
+            self._schema_ready = True
+            log.warning("the store at %s answers again; its tables are in place",
+                        safe_url(self.engine))
+
     def ping(self) -> bool:
         try:
+            self.ensure_schema()
             with self.engine.connect() as conn:
                 conn.execute(select(1)).scalar_one()
         except Exception:  # readiness: any failure means not ready
@@ -116,6 +146,12 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _unreachable(exc: SQLAlchemyError) -> bool:
+    """The database did not answer (as opposed to answering with an error)."""
+    return isinstance(exc, OperationalError | InterfaceError | TimeoutError) or \
+        getattr(exc, "connection_invalidated", False)
 
 
 def create_schema(engine: Engine) -> None:

@@ -63,8 +63,10 @@ class OverrideCache:
         reload_s: float = 600.0,
         overlap_s: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
+        before_read: Callable[[], None] = lambda: None,
     ) -> None:
         self.engine = engine
+        self.before_read = before_read
         self.clock = clock
         self.refresh_s = refresh_s
         self.reload_s = reload_s
@@ -136,6 +138,7 @@ class OverrideCache:
             full = self._loaded_at is None or now - self._loaded_at >= self.reload_s
             started = self.clock()
             params = {"horizon": started - timedelta(days=HORIZON_DAYS)}
+            self.before_read()
             with self.engine.connect() as conn:
                 if full or self._read_since is None:
                     rows = conn.execute(_ALL, params).all()

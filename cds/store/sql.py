@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
+from cds.errors import StoreUnavailable
 from cds.hooks.models import Card, Feedback
 from cds.metrics import Metrics
 from cds.settings import Settings
@@ -75,7 +77,7 @@ class SQLStore:
         self.metrics.track_queue_depth(lambda: self.writer.depth)
         self.overrides = OverrideCache(
             database.engine, clock or (lambda: datetime.now(UTC)),
-            refresh_s=suppression_refresh_ms / 1000.0,
+            refresh_s=suppression_refresh_ms / 1000.0, before_read=database.ensure_schema,
         )
         self.suppressor = SQLSuppressor(
             self.overrides, pseudonymise, rules, reasons, metrics=self.metrics,
@@ -140,6 +142,11 @@ class SQLStore:
         return self.writer.flush(timeout)
 
     def record_feedback(self, service_id: str, items: list[Feedback]) -> None:
+        try:
+            self.database.ensure_schema()
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable("feedback cannot be stored now: the audit database is "
+                                   "unavailable; send it again later") from exc
         self.feedback.record_feedback(service_id, items)
 
     def filter(self, patient_id: str | None, cards: list[Card], now: datetime) -> list[Card]:
@@ -151,6 +158,7 @@ class SQLStore:
     # --- writer callbacks --------------------------------------------------------------
 
     def _store_lines(self, lines: list[bytes]) -> int:
+        self.database.ensure_schema()
         rows = Rows()
         for line in lines:
             rows.add(rows_of(line))

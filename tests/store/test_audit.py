@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+from cds.errors import StoreError
 from cds.store import tables
 from cds.store.database import Database, make_engine
 from cds.store.pseudonym import Pseudonymiser
@@ -178,3 +179,14 @@ def test_audit_rows_go_out_in_pages_of_few_distinct_sizes(count: int) -> None:
     assert [r for page in sliced for r in page] == rows
     sizes = {len(page) for page in sliced}
     assert sizes <= {PAGE_ROWS >> shift for shift in range(PAGE_ROWS.bit_length())}
+
+
+def test_a_database_away_at_start_stops_the_start_unless_the_pseudonym_key_is_configured():
+    nowhere = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+    with pytest.raises(StoreError, match="CDS_PSEUDONYM_KEY"):
+        Database.open(nowhere, timeout_ms=500)
+    database = Database.open(nowhere, "configured", timeout_ms=500)
+    try:
+        assert database.ping() is False
+    finally:
+        database.dispose()

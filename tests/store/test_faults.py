@@ -220,3 +220,37 @@ def test_a_worker_killed_under_load_loses_no_answered_calls_audit_record(
         f"answered {load.answered}, audited {server.audited()}, in flight {in_flight}")
     time.sleep(1)  # nothing stored twice either
     assert server.audited() <= load.answered + in_flight
+
+
+def test_a_service_restarted_while_the_database_is_down_answers_and_audits_later(
+        postgres_url: str, proxy: FaultProxy, tmp_path: Path) -> None:
+    proxy.refuse()
+    through_proxy = make_url(postgres_url).set(host="127.0.0.1", port=proxy.port)
+    port = free_port()
+    proc = cds_serve(port, tmp_path, "server", workers=2,
+                     database_url=through_proxy.render_as_string(hide_password=False), env={
+                         "CDS_DATABASE_TIMEOUT_MS": str(DATABASE_TIMEOUT_MS),
+                         "CDS_AUDIT_SPOOL_DIR": str(tmp_path / "spool"),
+                         "CDS_PSEUDONYM_KEY": "configured-so-the-database-may-be-away",
+                     })
+    server = Server(proc, port, tmp_path / "server.log", postgres_url)
+    try:
+        assert wait_until(lambda: _answers(port, "/healthz") == 200
+                          and len(worker_pids(proc.pid)) == 2, 30), server.log.read_text()
+        assert request(port, "GET", "/readyz")[0] == 503
+        with Load(port, threads=2) as load:
+            time.sleep(2)
+        assert load.answered > 0 and set(load.statuses) == {200}
+        proxy.heal()
+        assert wait_until(lambda: request(port, "GET", "/readyz")[0] == 200, 15)
+        assert wait_until(lambda: server.audited() == load.answered, 20), (
+            f"answered {load.answered}, audited {server.audited()}")
+    finally:
+        stop_group(proc)
+
+
+def _answers(port: int, path: str) -> int:
+    try:
+        return request(port, "GET", path, timeout=2)[0]
+    except OSError:
+        return 0
