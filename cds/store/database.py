@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -110,8 +111,7 @@ class Database:
              timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Database:
         engine = make_engine(url, timeout_ms)
         try:
-            create_schema(engine)
-            key = pseudonym_key or meta_value(engine, "pseudonym_key", secrets.token_hex(32))
+            key = _initialise(engine, pseudonym_key, timeout_ms / 1000.0)
         except SQLAlchemyError as exc:
             if pseudonym_key is not None and _unreachable(exc):
                 log.error("the store at %s does not answer (%s); serving anyway: audit records "
@@ -146,6 +146,21 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _initialise(engine: Engine, pseudonym_key: str | None, timeout_s: float) -> str:
+    """Tables in place; the pseudonym key. Workers starting together on a new SQLite file
+    race to switch it to WAL and create its tables, and SQLite may answer "database is
+    locked" without waiting: the loser tries again until `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            create_schema(engine)
+            return pseudonym_key or meta_value(engine, "pseudonym_key", secrets.token_hex(32))
+        except OperationalError:
+            if engine.dialect.name != "sqlite" or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _unreachable(exc: SQLAlchemyError) -> bool:
