@@ -21,6 +21,7 @@ from cds.api import discovery, feedback, health, invocation
 from cds.api.access_log import RequestObserverMiddleware
 from cds.api.errors import install_error_handlers
 from cds.api.runtime import Authenticator, PackSource, Runtime
+from cds.fhir.connections import FhirConnections
 from cds.metrics import Metrics, metrics_endpoint
 from cds.settings import Settings
 from cds.store.wiring import build_store, lifecycle
@@ -82,12 +83,14 @@ def create_app(
         audit=store,
         feedback=store,
         suppressor=store,
+        fhir=FhirConnections(settings),
         authenticator=authenticator if authenticator is not None
         else _build_authenticator(settings),
         extras=lifecycle(store),
     )
     if clock is not None:
         runtime.clock = clock
+    runtime.extras.setdefault("on_shutdown", []).append(runtime.fhir.aclose)
     if settings.reload:
         for stage, hooks in _hot_reload_hooks(packs).items():
             runtime.extras.setdefault(stage, []).extend(hooks)

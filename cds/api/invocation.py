@@ -96,7 +96,8 @@ async def _evaluate(
     started: float,
 ) -> Response:
     resolved = await resolve_prefetch(
-        hook_request, service.prefetch, service.required_prefetch, runtime.settings
+        hook_request, service.prefetch, service.required_prefetch, runtime.settings,
+        runtime.fhir.client,
     )
     data = collect(resolved.prefetch, hook_request.context, hook_request.hook, service.id)
     data.notes.extend(resolved.notes)
