@@ -8,7 +8,8 @@ CDS Hooks 2.0 semantics of `request.prefetch[key]`:
   `fhirServer` (if that server is allow-listed), all missing keys concurrently under ONE
   deadline (`fhir_deadline_ms`) that holds however many calls run at once: the HTTP
   client is shared (`cds.fhir.connections`), so a call builds nothing before its
-  requests go out. What arrives in time is used; the rest becomes notes.
+  requests go out. What arrives in time is used; the rest becomes notes, as does an answer
+  over `fhir_max_response_bytes`.
 
 A required key that is absent with no usable `fhirServer` is a 412 (the spec's "unable to
 obtain required data"). A required key the FHIR server failed to deliver is not: the call
@@ -124,6 +125,13 @@ def _query_type(template: str) -> str:
     return match.group(1) if match else "FHIR"
 
 
+def _size(n: int) -> str:
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} bytes"
+
+
 def _note(message: str) -> DataNote:
     return DataNote(kind=NOTE_KIND, message=message)
 
@@ -212,7 +220,7 @@ async def _fetch_all(
             result = FetchResult(key, ok=False, reason="client-error")
         else:
             result = task.result()
-        _record(result, out, settings)
+        _record(result, out, types[key], settings)
     log.info(
         "prefetch fallback: fetched=%s failed=%s ms=%.0f",
         ",".join(out.fetched) or "-", ",".join(out.failed) or "-",
@@ -220,16 +228,21 @@ async def _fetch_all(
     )
 
 
-def _record(result: FetchResult, out: ResolvedPrefetch, settings: Settings) -> None:
+def _record(
+    result: FetchResult, out: ResolvedPrefetch, resource_type: str, settings: Settings
+) -> None:
+    over_limit = f"{resource_type} answer over the {_size(settings.fhir_max_response_bytes)} limit"
     if not result.ok:
         out.failed.append(result.key)
         if result.reason == "timeout":
             why = f"did not arrive from the FHIR server within {settings.fhir_deadline_ms} ms"
         else:
-            why = f"could not be loaded from the FHIR server ({result.reason})"
+            reason = over_limit if result.reason == "too-large" else result.reason
+            why = f"could not be loaded from the FHIR server ({reason})"
         out.notes.append(_note(f"prefetch '{result.key}' {why}"))
         return
     out.prefetch[result.key] = result.resource
     out.fetched.append(result.key)
     for warning in result.warnings:
-        out.notes.append(_note(f"prefetch '{result.key}' is incomplete ({warning})"))
+        reason = over_limit if warning == "next-page-too-large" else warning
+        out.notes.append(_note(f"prefetch '{result.key}' is incomplete ({reason})"))

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 HOLD_LIMIT_SECONDS = 30  # a held answer is released at close(), or after this at the latest
+CHUNK_BYTES = 64 * 1024
 
 
 @dataclass
@@ -19,6 +20,7 @@ class Answer:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     hold: bool = False  # answer only when the server closes: far beyond any deadline
+    chunked: bool = False  # no Content-Length: the client learns the size only by reading
 
 
 def fhir_json(resource: Any, status: int = 200, **headers: str) -> Answer:
@@ -57,9 +59,17 @@ class StubFhirServer:
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer.body)))
+                if not answer.chunked:
+                    self.send_header("Content-Length", str(len(answer.body)))
+                    self.end_headers()
+                    self.wfile.write(answer.body)
+                    return
+                self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
-                self.wfile.write(answer.body)
+                for start in range(0, len(answer.body), CHUNK_BYTES):
+                    chunk = answer.body[start:start + CHUNK_BYTES]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
 
             def log_message(self, *args: Any) -> None:
                 return

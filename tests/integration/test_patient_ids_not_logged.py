@@ -47,6 +47,8 @@ def script_revealing_answers(stub: StubFhirServer) -> None:
     outcome = {"resourceType": "OperationOutcome", "issue": [
         {"severity": "error", "code": "exception", "diagnostics": f"no access to {PATIENT_ID}"}]}
     stub.answer("MedicationRequest?", fhir_json(outcome, 500))
+    stub.answer("Condition?", fhir_json(searchset([{"resourceType": "Condition",
+                                                     "id": "c" * 4096}] * 64)))
     stub.answer("Encounter?", Answer(body=f"<html>{PATIENT_ID}</html>".encode()))
 
 
@@ -55,7 +57,7 @@ def test_no_patient_id_url_cookie_or_token_reaches_any_log_line(
 ) -> None:
     script_revealing_answers(stub)
     settings = Settings(auth="off", fhir_server_allow=[stub.fhir], fhir_allow_http=True,
-                        fhir_deadline_ms=1000)
+                        fhir_deadline_ms=1000, fhir_max_response_bytes=64 * 1024)
     body = {
         "hook": "patient-view", "hookInstance": str(uuid.uuid4()), "fhirServer": stub.fhir,
         "context": {"userId": "Practitioner/1", "patientId": PATIENT_ID},
@@ -74,6 +76,7 @@ def test_no_patient_id_url_cookie_or_token_reaches_any_log_line(
     fetches = [r.getMessage() for r in records if r.getMessage().startswith("FHIR fetch")]
     assert any("type=Observation" in line and f"server={stub.base}" in line
                and "reason=None warnings=next-page-timeout" in line for line in fetches)
+    assert any("type=Condition" in line and "reason=too-large" in line for line in fetches)
     for record in records:
         logged = f"{record.getMessage()} {record.__dict__}"
         for secret in (PATIENT_ID, ACCESS_TOKEN, PAGE_TOKEN):
