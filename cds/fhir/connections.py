@@ -2,11 +2,11 @@
 closed with the app.
 
 Building an `httpx.AsyncClient` costs about 25 ms of CPU (its TLS context) on the event loop,
-and a new client opens new connections; one client per call made concurrent fallbacks miss
-their deadline. Shared, calls reuse warm keep-alive connections. Nothing of a call lives on
-the shared client: the EHR's access token goes in each request's headers, and the cookie jar
-refuses every cookie, so nothing a FHIR server sets for one call (one patient, one user) is
-sent with another.
+and a new client opens new connections: built per call, that cost would come out of every
+concurrent call's deadline. Shared, calls reuse warm keep-alive connections. Nothing of a
+call lives on the shared client: the EHR's access token goes in each request's headers, and
+the cookie jar refuses every cookie, so nothing a FHIR server sets for one call (one
+patient, one user) is sent with another.
 
 Importing this module also keeps URLs, headers and tokens out of httpx's and httpcore's log
 lines (see `_redact_http_logs`).
