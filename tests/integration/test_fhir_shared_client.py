@@ -8,6 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -56,23 +57,11 @@ def patient(pid: str) -> dict[str, Any]:
     return {"resourceType": "Patient", "id": pid, "gender": "female"}
 
 
-@pytest.fixture
-async def service(stub: StubFhirServer) -> AsyncIterator[tuple[httpx.AsyncClient, FallbackPack]]:
-    """The app with its startup and shutdown run, called in-process over ASGI, after one
-    call that needed no FHIR server (the first request builds the middleware stack)."""
-    settings = Settings(auth="off", fhir_server_allow=[stub.fhir], fhir_allow_http=True,
-                        fhir_deadline_ms=DEADLINE_MS)
-    pack = FallbackPack()
-    app = create_app(settings, packs=PackSource(pack), store=MemoryStore())
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://cds.test"
-    ) as client:
-        complete = {"patient": patient("p0"), "conditions": None, "medications": None}
-        warm_up = await client.post("/cds-services/pv",
-                                    json={**call_body(stub.fhir, "p0"), "prefetch": complete})
-        assert warm_up.status_code == 200 and stub.requests == []
-        pack.calls.clear()
-        yield client, pack
+@dataclass
+class Service:
+    client: httpx.AsyncClient  # calls the app in-process over ASGI
+    pack: FallbackPack
+    http_clients: list[object]  # every httpx.AsyncClient the app built
 
 
 def count_http_clients(monkeypatch: pytest.MonkeyPatch) -> list[object]:
@@ -88,6 +77,27 @@ def count_http_clients(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     return built
 
 
+@pytest.fixture
+async def service(stub: StubFhirServer, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Service]:
+    """The app with its startup and shutdown run, after one call that fetched its data from
+    the FHIR server (the first call of a process builds the middleware stack and imports
+    what the HTTP client first needs; the test's deadline is too short to include that)."""
+    settings = Settings(auth="off", fhir_server_allow=[stub.fhir], fhir_allow_http=True,
+                        fhir_deadline_ms=DEADLINE_MS)
+    pack = FallbackPack()
+    app = create_app(settings, packs=PackSource(pack), store=MemoryStore())
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://cds.test"
+    ) as client:
+        built = count_http_clients(monkeypatch)
+        stub.serve([patient("p0")])
+        warm_up = await client.post("/cds-services/pv", json=call_body(stub.fhir, "p0"))
+        assert warm_up.json()["cards"][0]["summary"] == "patient-view: 1 resources"
+        pack.calls.clear()
+        stub.requests.clear()
+        yield Service(client, pack, built)
+
+
 async def timed_post(client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[httpx.Response,
                                                                                  float]:
     started = time.perf_counter()
@@ -96,26 +106,22 @@ async def timed_post(client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[h
 
 
 async def test_eight_concurrent_fallbacks_each_answer_within_the_deadline_on_one_client(
-    stub: StubFhirServer,
-    service: tuple[httpx.AsyncClient, FallbackPack],
-    monkeypatch: pytest.MonkeyPatch,
+    stub: StubFhirServer, service: Service
 ) -> None:
-    client, pack = service
     stub.serve([patient("p1")])
     stub.answer("Condition", Answer(hold=True))  # far beyond the deadline
     stub.answer("MedicationRequest", Answer(hold=True))
-    built = count_http_clients(monkeypatch)
 
     answers = await asyncio.gather(*(
-        timed_post(client, call_body(stub.fhir, "p1")) for _ in range(CONCURRENT_CALLS)
+        timed_post(service.client, call_body(stub.fhir, "p1")) for _ in range(CONCURRENT_CALLS)
     ))
 
     assert [r.status_code for r, _ in answers] == [200] * CONCURRENT_CALLS
     assert {r.json()["cards"][0]["summary"] for r, _ in answers} == {"patient-view: 1 resources"}
     slowest = max(ms for _, ms in answers)
     assert slowest < DEADLINE_MS + MARGIN_MS, f"slowest call took {slowest:.0f} ms"
-    assert len(built) == 1  # one shared HTTP client for all calls and keys
-    for data in pack.calls:
+    assert len(service.http_clients) == 1  # one shared HTTP client for all calls and keys
+    for data in service.pack.calls:
         assert sorted(n.message for n in data.notes) == [
             f"prefetch 'conditions' did not arrive from the FHIR server within {DEADLINE_MS} ms",
             f"prefetch 'medications' did not arrive from the FHIR server within {DEADLINE_MS} ms",
@@ -123,22 +129,22 @@ async def test_eight_concurrent_fallbacks_each_answer_within_the_deadline_on_one
 
 
 async def test_later_calls_reuse_the_open_connections(
-    stub: StubFhirServer, service: tuple[httpx.AsyncClient, FallbackPack]
+    stub: StubFhirServer, service: Service
 ) -> None:
-    client, _pack = service
     stub.serve([patient("p1"), {"resourceType": "Condition", "id": "c1"}])
     stub.answer("MedicationRequest", fhir_json({"resourceType": "Bundle", "type": "searchset"}))
     for _ in range(5):
-        response = await client.post("/cds-services/pv", json=call_body(stub.fhir, "p1"))
+        response = await service.client.post("/cds-services/pv",
+                                             json=call_body(stub.fhir, "p1"))
         assert response.json()["cards"][0]["summary"] == "patient-view: 2 resources"
     assert len(stub.requests) == 15
-    assert len(stub.connections()) <= 3  # the first call's three connections, kept alive
+    assert len(stub.connections()) <= 3  # the warm-up call's three connections, kept alive
 
 
 async def test_no_token_or_cookie_of_one_call_reaches_the_requests_of_another(
-    stub: StubFhirServer, service: tuple[httpx.AsyncClient, FallbackPack]
+    stub: StubFhirServer, service: Service
 ) -> None:
-    client, _pack = service
+    client = service.client
     for pid in ("p1", "p2"):
         stub.answer(f"Patient/{pid}", fhir_json(
             patient(pid), **{"Set-Cookie": f"session={pid}-session; Path=/"}))
