@@ -132,7 +132,7 @@ async def measure(svc: InProcessService, body: bytes, label: str, repeat: int,
 
     async def resolve() -> Any:
         return await resolve_prefetch(hook_request, service.prefetch, service.required_prefetch,
-                                      settings)
+                                      settings, runtime.fhir.client)
 
     resolved = await resolve()
 

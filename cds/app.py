@@ -22,6 +22,7 @@ from cds.api.access_log import RequestObserverMiddleware
 from cds.api.blocking import BlockingGate
 from cds.api.errors import install_error_handlers
 from cds.api.runtime import Authenticator, PackSource, Runtime
+from cds.fhir.connections import FhirConnections
 from cds.metrics import Metrics, metrics_endpoint
 from cds.settings import Settings
 from cds.store.wiring import build_store, lifecycle
@@ -83,6 +84,7 @@ def create_app(
         audit=store,
         feedback=store,
         suppressor=store,
+        fhir=FhirConnections(settings),
         authenticator=authenticator if authenticator is not None
         else _build_authenticator(settings),
         extras=lifecycle(store),
@@ -93,6 +95,7 @@ def create_app(
     stop_auth = getattr(runtime.authenticator, "aclose", None)  # key-set fetches in flight
     if stop_auth is not None:
         runtime.extras.setdefault("on_shutdown", []).append(stop_auth)
+    runtime.extras.setdefault("on_shutdown", []).append(runtime.fhir.aclose)
     if settings.reload:
         for stage, hooks in _hot_reload_hooks(packs).items():
             runtime.extras.setdefault(stage, []).extend(hooks)

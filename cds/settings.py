@@ -77,6 +77,15 @@ class Settings(BaseSettings):
     )
     fhir_deadline_ms: int = Field(default=600, ge=50, le=10_000)
     fhir_page_cap: int = Field(default=5, ge=1, le=100)
+    fhir_max_response_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024,
+        description="Most bytes of FHIR response body read for one prefetch key, all its "
+        "pages together; a larger answer is dropped with a data note.",
+    )
+    fhir_max_connections: int = Field(
+        default=100, ge=1, le=1000,
+        description="Open connections to FHIR servers per worker process, shared by all calls.",
+    )
     fhir_allow_http: bool = Field(
         default=False, description="Permit plain-http FHIR servers (loopback tests only)."
     )

@@ -104,7 +104,8 @@ async def _evaluate(
     fetch_notes: list[DataNote] = []
     if not drafts.nothing_to_check:  # an order still being entered needs no patient data
         resolved = await resolve_prefetch(
-            hook_request, service.prefetch, service.required_prefetch, runtime.settings
+            hook_request, service.prefetch, service.required_prefetch, runtime.settings,
+            runtime.fhir.client,
         )
         prefetch, fetch_notes = resolved.prefetch, resolved.notes
     data = collect(prefetch, hook_request.context, hook_request.hook, service.id, drafts=drafts)

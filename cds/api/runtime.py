@@ -16,6 +16,7 @@ from cds.store.interfaces import AuditSink, FeedbackSink, Suppressor
 
 if TYPE_CHECKING:
     from cds.fhir.collect import PatientData
+    from cds.fhir.connections import FhirConnections
     from cds.pipeline import CardFilter, Evaluation
 
 
@@ -47,6 +48,8 @@ class Runtime:
     audit: AuditSink
     feedback: FeedbackSink
     suppressor: Suppressor
+    fhir: FhirConnections
+    """The FHIR-server connections prefetch resolution borrows for keys the EHR left out."""
     authenticator: Authenticator | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))

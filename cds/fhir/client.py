@@ -7,13 +7,20 @@ compared by its parsed parts (scheme, host, port, path-prefix by whole segments)
 Redirects and Bundle `next` links are followed by hand, each target checked again.
 The bearer token goes only to URLs under the request's `fhirServer`.
 
+Each query reads at most `fhir_max_response_bytes` of response body, all its pages together,
+and ends by its deadline however long the server takes to send it.
+
+The HTTP client is shared (`cds.fhir.connections`): this class holds one call's server and
+token and puts the token into each request's headers, never onto the client.
+
 Nothing raises: every failure is a `FetchResult` with a short `reason`. Log lines name the
-prefetch key, status and reason, never a URL (it may carry ids or paging tokens) and never
-the access token.
+prefetch key, the query's resource type, the server's origin, status and reason; never a
+path or query string (they carry patient ids and paging tokens) and never the access token.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import string
 import time
@@ -25,25 +32,14 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 import orjson
 
+from cds.fhir.body import ACCEPT_ENCODING, BodyTooLarge, BodyUndecodable, read_body
 from cds.settings import Settings
 
 log = logging.getLogger("cds.fhir.client")
 
 MAX_REDIRECTS = 3
-MAX_PAGE_BYTES = 20 * 1024 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _FORBIDDEN_CHARS = frozenset(string.whitespace) | {"\\"} | {chr(c) for c in range(32)}
-
-
-class _NoRequestLines(logging.Filter):
-    """httpx logs every request URL at INFO; URLs can carry paging tokens: drop those lines."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("HTTP Request:")
-
-
-if not any(isinstance(f, _NoRequestLines) for f in logging.getLogger("httpx").filters):
-    logging.getLogger("httpx").addFilter(_NoRequestLines())
 
 
 @dataclass(frozen=True)
@@ -52,6 +48,9 @@ class _Origin:
     host: str
     port: int
     path: str  # unquoted, without trailing slash ("" for the root)
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def contains(self, other: _Origin) -> bool:
         same_origin = (self.scheme, self.host, self.port) == (other.scheme, other.host, other.port)
@@ -112,6 +111,7 @@ class FetchResult:
     reason: str | None = None
     status: int | None = None
     pages: int = 0
+    bytes_read: int = 0  # of response body, all pages
     warnings: list[str] = field(default_factory=list)
 
 
@@ -121,6 +121,7 @@ class _Page:
     status: int | None = None
     reason: str | None = None
     missing: bool = False  # 404/410 on a read
+    size: int = 0  # bytes of body read
 
 
 def _is_read(relative: str) -> bool:
@@ -141,56 +142,48 @@ def _is_searchset(body: Any) -> bool:
 
 
 class FhirClient:
-    """GETs relative FHIR queries against one `fhirServer`. Use as an async context manager."""
+    """GETs relative FHIR queries against one `fhirServer` over a shared `http` client."""
 
     def __init__(
         self,
         base_url: str,
         access_token: str | None,
         settings: Settings,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
+        http: httpx.AsyncClient,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._base_origin = _parse(self._base)
         self._token = access_token
         self._policy = UrlPolicy.from_settings(settings)
         self._page_cap = settings.fhir_page_cap
-        self._http = httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=httpx.Timeout(settings.fhir_deadline_ms / 1000),
-            transport=transport,
-        )
+        self._max_bytes = settings.fhir_max_response_bytes
+        self._http = http
 
     def __repr__(self) -> str:
         return "FhirClient(token=<redacted>)"
-
-    async def __aenter__(self) -> FhirClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     def url_for(self, relative: str) -> str:
         if urlsplit(relative).scheme:
             return relative
         return f"{self._base}/{relative.lstrip('/')}"
 
-    async def fetch(self, key: str, relative: str, deadline: float | None = None) -> FetchResult:
+    async def fetch(
+        self, key: str, relative: str, deadline: float | None = None, *, resource_type: str = "-"
+    ) -> FetchResult:
         """Run one rendered prefetch query, following `next` links up to the page cap.
 
-        `deadline` (a `time.monotonic()` instant) bounds every request; pages that arrived
-        before it are kept and the rest is reported in `warnings`.
+        `deadline` (a `time.monotonic()` instant) ends every request, however slowly its body
+        arrives; pages that arrived before it are kept and the rest is reported in
+        `warnings`. `resource_type` names the query in the log line.
         """
         started = time.perf_counter()
         result = await self._fetch(key, relative, deadline)
         log.info(
-            "FHIR fetch key=%s ok=%s status=%s pages=%d reason=%s warnings=%s ms=%.0f",
-            key, result.ok, result.status, result.pages, result.reason,
-            ",".join(result.warnings) or "-", (time.perf_counter() - started) * 1000,
+            "FHIR fetch key=%s type=%s server=%s ok=%s status=%s pages=%d bytes=%d reason=%s "
+            "warnings=%s ms=%.0f",
+            key, resource_type, self._base_origin or "-", result.ok, result.status,
+            result.pages, result.bytes_read, result.reason, ",".join(result.warnings) or "-",
+            (time.perf_counter() - started) * 1000,
         )
         return result
 
@@ -198,12 +191,13 @@ class FhirClient:
         url = self.url_for(relative)
         if not self._policy.permits(url):
             return FetchResult(key, ok=False, reason="not-allowed")
-        page = await self._get(url, deadline)
+        page = await self._get(url, deadline, self._max_bytes)
         if page.missing and _is_read(relative):
             return FetchResult(key, ok=True, resource=None, status=page.status, pages=1)
         if page.reason is not None:
             return FetchResult(key, ok=False, reason=page.reason, status=page.status)
-        result = FetchResult(key, ok=True, resource=page.body, status=page.status, pages=1)
+        result = FetchResult(key, ok=True, resource=page.body, status=page.status, pages=1,
+                             bytes_read=page.size)
         if _is_searchset(page.body):
             await self._follow_pages(result, page.body, deadline)
         return result
@@ -223,13 +217,14 @@ class FhirClient:
             if deadline is not None and time.monotonic() >= deadline:
                 result.warnings.append("deadline-reached")
                 break
-            page = await self._get(next_url, deadline)
+            page = await self._get(next_url, deadline, self._max_bytes - result.bytes_read)
             if page.reason is not None or not _is_searchset(page.body):
                 result.warnings.append(f"next-page-{page.reason or 'not-a-bundle'}")
                 break
             current = page.body
             entries.extend(current.get("entry") or [])
             result.pages += 1
+            result.bytes_read += page.size
         merged = {k: v for k, v in first.items() if k != "link"}
         if entries:
             merged["entry"] = entries
@@ -240,51 +235,49 @@ class FhirClient:
         return bool(self._token) and origin is not None and self._base_origin is not None \
             and self._base_origin.contains(origin)
 
-    async def _get(self, url: str, deadline: float | None = None) -> _Page:
+    async def _get(self, url: str, deadline: float | None, max_bytes: int) -> _Page:
+        """One page, redirects followed; ends at `deadline` even while the body trickles in
+        (httpx's own timeouts bound each network read, not the whole request)."""
+        try:
+            async with asyncio.timeout(None if deadline is None else deadline - time.monotonic()):
+                return await self._get_following_redirects(url, max_bytes)
+        except (TimeoutError, httpx.TimeoutException):
+            return _Page(reason="timeout")
+        except httpx.HTTPError as exc:
+            return _Page(reason=f"transport-{type(exc).__name__}")
+
+    async def _get_following_redirects(self, url: str, max_bytes: int) -> _Page:
         for _ in range(MAX_REDIRECTS + 1):
-            timeout = self._http.timeout
-            if deadline is not None:
-                timeout = httpx.Timeout(max(deadline - time.monotonic(), 0.001))
-            headers = {"Accept": "application/fhir+json"}
+            headers = {"Accept": "application/fhir+json", "Accept-Encoding": ACCEPT_ENCODING}
             if self._may_send_token(url):
                 headers["Authorization"] = f"Bearer {self._token}"
-            try:
-                async with self._http.stream("GET", url, headers=headers, timeout=timeout) as resp:
-                    if resp.is_redirect:
-                        target = urljoin(url, resp.headers.get("location", ""))
-                        if not self._policy.permits(target):
-                            return _Page(status=resp.status_code, reason="redirect-blocked")
-                        url = target
-                        continue
-                    return await self._read(resp)
-            except httpx.TimeoutException:
-                return _Page(reason="timeout")
-            except httpx.HTTPError as exc:
-                return _Page(reason=f"transport-{type(exc).__name__}")
+            async with self._http.stream("GET", url, headers=headers) as resp:
+                if resp.is_redirect:
+                    target = urljoin(url, resp.headers.get("location", ""))
+                    if not self._policy.permits(target):
+                        return _Page(status=resp.status_code, reason="redirect-blocked")
+                    url = target
+                    continue
+                return await self._read(resp, max_bytes)
         return _Page(reason="too-many-redirects")
 
     @staticmethod
-    async def _read(resp: httpx.Response) -> _Page:
+    async def _read(resp: httpx.Response, max_bytes: int) -> _Page:
         status = resp.status_code
         if status in (404, 410):
             return _Page(status=status, reason=f"http-{status}", missing=True)
         if status >= 300:
             return _Page(status=status, reason=f"http-{status}")
-        body = bytearray()
-        async for chunk in resp.aiter_bytes():
-            body.extend(chunk)
-            if len(body) > MAX_PAGE_BYTES:
-                return _Page(status=status, reason="too-large")
         try:
-            parsed = orjson.loads(bytes(body))
+            body = await read_body(resp, max_bytes)
+        except BodyTooLarge:
+            return _Page(status=status, reason="too-large")
+        except BodyUndecodable:
+            return _Page(status=status, reason="bad-encoding")
+        try:
+            parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
             return _Page(status=status, reason="not-json")
         if not isinstance(parsed, dict) or not isinstance(parsed.get("resourceType"), str):
             return _Page(status=status, reason="not-fhir")
-        return _Page(body=parsed, status=status)
-
-
-def default_client_factory(
-    base_url: str, access_token: str | None, settings: Settings
-) -> FhirClient:
-    return FhirClient(base_url, access_token, settings)
+        return _Page(body=parsed, status=status, size=len(body))

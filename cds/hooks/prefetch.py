@@ -6,7 +6,10 @@ CDS Hooks 2.0 semantics of `request.prefetch[key]`:
 - present and null: the EHR has no such data — used as is, never refetched;
 - absent: the EHR did not fill it. The service renders the template and fetches it from
   `fhirServer` (if that server is allow-listed), all missing keys concurrently under ONE
-  deadline (`fhir_deadline_ms`). What arrives in time is used; the rest becomes notes.
+  deadline (`fhir_deadline_ms`) that holds however many calls run at once: the HTTP
+  client is shared (`cds.fhir.connections`), so a call builds nothing before its
+  requests go out. What arrives in time is used; the rest becomes notes, as does an answer
+  over `fhir_max_response_bytes`.
 
 A required key that is absent with no usable `fhirServer` is a 412 (the spec's "unable to
 obtain required data"). A required key the FHIR server failed to deliver is not: the call
@@ -26,7 +29,7 @@ from urllib.parse import quote
 
 from cds.errors import PrefetchUnavailable
 from cds.facts.notes import DataNote
-from cds.fhir.client import FetchResult, UrlPolicy, default_client_factory
+from cds.fhir.client import FetchResult, UrlPolicy
 from cds.hooks.models import HookRequest
 from cds.settings import Settings
 
@@ -35,6 +38,7 @@ log = logging.getLogger("cds.prefetch")
 NOTE_KIND = "prefetch-error"
 SOFT_DEADLINE_SHARE = 0.85
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_.]*)\s*\}\}")
+_RESOURCE_TYPE = re.compile(r"/?([A-Z][A-Za-z]*)(?:[/?]|$)")
 _USER_TOKENS = {
     "Practitioner": "userPractitionerId",
     "PractitionerRole": "userPractitionerRoleId",
@@ -48,9 +52,8 @@ _SAFE = "/:|-._~"
 
 class FhirFetcher(Protocol):
     async def fetch(
-        self, key: str, relative: str, deadline: float | None = None
+        self, key: str, relative: str, deadline: float | None = None, *, resource_type: str = "-"
     ) -> FetchResult: ...
-    async def aclose(self) -> None: ...
 
 
 ClientFactory = Callable[[str, str | None, Settings], FhirFetcher]
@@ -114,6 +117,21 @@ def render_prefetch(
     return {key: query for key, query in rendered.items() if query is not None}
 
 
+def _query_type(template: str) -> str:
+    """The resource type a template queries ("Observation?patient=..." -> "Observation"),
+    read from the service's template, never from the request, so it can go into logs and
+    notes; "FHIR" when the template does not start with one."""
+    match = _RESOURCE_TYPE.match(template)
+    return match.group(1) if match else "FHIR"
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} bytes"
+
+
 def _note(message: str) -> DataNote:
     return DataNote(kind=NOTE_KIND, message=message)
 
@@ -130,10 +148,13 @@ async def resolve_prefetch(
     templates: Mapping[str, str],
     required: list[str],
     settings: Settings,
-    client_factory: ClientFactory | None = None,
+    client_factory: ClientFactory,
 ) -> ResolvedPrefetch:
     """The prefetch the evaluation runs on. Raises PrefetchUnavailable (412) only when a
-    required key is absent and no allow-listed `fhirServer` could provide it."""
+    required key is absent and no allow-listed `fhirServer` could provide it.
+
+    `client_factory` gives the FHIR client for the call's server and token; the app's is
+    `FhirConnections.client`, one shared connection pool."""
     sent = dict(request.prefetch or {})
     resolved = ResolvedPrefetch(prefetch=sent)
     missing = [key for key in templates if key not in sent]
@@ -158,30 +179,39 @@ async def resolve_prefetch(
     if not queries:
         return resolved
     token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
-    factory = client_factory or default_client_factory
-    await _fetch_all(factory(server, token, settings), queries, settings, resolved)
+    types = {key: _query_type(templates[key]) for key in queries}
+    started = time.monotonic()  # the deadline includes getting the client
+    client = client_factory(server, token, settings)
+    await _fetch_all(client, queries, types, started, settings, resolved)
     return resolved
 
 
 async def _fetch_all(
-    client: FhirFetcher, queries: dict[str, str], settings: Settings, out: ResolvedPrefetch
+    client: FhirFetcher,
+    queries: dict[str, str],
+    types: dict[str, str],
+    started: float,
+    settings: Settings,
+    out: ResolvedPrefetch,
 ) -> None:
     deadline = settings.fhir_deadline_ms / 1000
-    started = time.perf_counter()
     # Requests stop a little before the deadline so that pages already received come back
     # as partial results; the hard deadline below cancels whatever is still running.
-    soft_deadline = time.monotonic() + deadline * SOFT_DEADLINE_SHARE
+    soft_deadline = started + deadline * SOFT_DEADLINE_SHARE
     tasks = {
-        asyncio.ensure_future(client.fetch(key, query, soft_deadline)): key
+        asyncio.ensure_future(
+            client.fetch(key, query, soft_deadline, resource_type=types[key])
+        ): key
         for key, query in queries.items()
     }
     try:
-        _done, pending = await asyncio.wait(tasks, timeout=deadline)
+        _done, pending = await asyncio.wait(
+            tasks, timeout=max(started + deadline - time.monotonic(), 0)
+        )
     finally:  # also when this call itself is cancelled: leave no request running
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await client.aclose()
     for task, key in tasks.items():
         if task in pending:
             result = FetchResult(key, ok=False, reason="timeout")
@@ -190,24 +220,29 @@ async def _fetch_all(
             result = FetchResult(key, ok=False, reason="client-error")
         else:
             result = task.result()
-        _record(result, out, settings.fhir_deadline_ms)
+        _record(result, out, types[key], settings)
     log.info(
         "prefetch fallback: fetched=%s failed=%s ms=%.0f",
         ",".join(out.fetched) or "-", ",".join(out.failed) or "-",
-        (time.perf_counter() - started) * 1000,
+        (time.monotonic() - started) * 1000,
     )
 
 
-def _record(result: FetchResult, out: ResolvedPrefetch, deadline_ms: int) -> None:
+def _record(
+    result: FetchResult, out: ResolvedPrefetch, resource_type: str, settings: Settings
+) -> None:
+    over_limit = f"{resource_type} answer over the {_size(settings.fhir_max_response_bytes)} limit"
     if not result.ok:
         out.failed.append(result.key)
         if result.reason == "timeout":
-            why = f"did not arrive from the FHIR server within {deadline_ms} ms"
+            why = f"did not arrive from the FHIR server within {settings.fhir_deadline_ms} ms"
         else:
-            why = f"could not be loaded from the FHIR server ({result.reason})"
+            reason = over_limit if result.reason == "too-large" else result.reason
+            why = f"could not be loaded from the FHIR server ({reason})"
         out.notes.append(_note(f"prefetch '{result.key}' {why}"))
         return
     out.prefetch[result.key] = result.resource
     out.fetched.append(result.key)
     for warning in result.warnings:
-        out.notes.append(_note(f"prefetch '{result.key}' is incomplete ({warning})"))
+        reason = over_limit if warning == "next-page-too-large" else warning
+        out.notes.append(_note(f"prefetch '{result.key}' is incomplete ({reason})"))

@@ -1,5 +1,6 @@
 """Fixtures for the integration tests: the loopback FHIR server (one Node process for the
-session, reset before each test) and a recording off-list HTTP server."""
+session, reset before each test), a scripted stub FHIR server and a recording off-list HTTP
+server."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from cds.settings import Settings
 from tests.auth.support import RecordingServer, SigningKey
 from tests.integration.data import chart
 from tests.integration.fhir_server import FhirServerError, LoopbackFhirServer
+from tests.integration.stub_fhir import StubFhirServer
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +32,14 @@ def fhir(_fhir_process: LoopbackFhirServer) -> LoopbackFhirServer:
     _fhir_process.load(chart())
     _fhir_process.reset()
     return _fhir_process
+
+
+@pytest.fixture
+def stub() -> Iterator[StubFhirServer]:
+    """A scripted FHIR server in a thread (no Node needed)."""
+    server = StubFhirServer()
+    yield server
+    server.close()
 
 
 @pytest.fixture

@@ -1,11 +1,15 @@
-"""A small chart served by the loopback FHIR server, and the prefetch templates that read it."""
+"""A small chart served by the loopback FHIR server, the prefetch templates that read it,
+and prefetch resolution over connections of its own."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+from cds.fhir.connections import FhirConnections
 from cds.hooks.models import HookRequest
+from cds.hooks.prefetch import ResolvedPrefetch, resolve_prefetch
+from cds.settings import Settings
 
 PATIENT = "p1"
 PAIN_LOINC = "72514-3"
@@ -61,3 +65,14 @@ def hook_request(
             "scope": "user/*.read", "subject": "stress-pain-cds",
         }
     return HookRequest.model_validate(body)
+
+
+async def resolve(
+    request: HookRequest, templates: dict[str, str], required: list[str], settings: Settings
+) -> ResolvedPrefetch:
+    """`resolve_prefetch` as the app runs it, on a connection pool closed afterwards."""
+    connections = FhirConnections(settings)
+    try:
+        return await resolve_prefetch(request, templates, required, settings, connections.client)
+    finally:
+        await connections.aclose()

@@ -4,9 +4,13 @@ no request at all)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import pytest
 
 from cds.fhir.client import FhirClient, UrlPolicy
+from cds.fhir.connections import FhirConnections
 from cds.settings import Settings
 from tests.auth.support import RecordingServer
 from tests.integration.fhir_server import LoopbackFhirServer
@@ -70,8 +74,19 @@ def test_an_empty_allow_list_permits_nothing() -> None:
 live = pytest.mark.fhirserver
 
 
+@asynccontextmanager
+async def fhir_client(
+    base_url: str, settings: Settings, token: str | None = None
+) -> AsyncIterator[FhirClient]:
+    connections = FhirConnections(settings)
+    try:
+        yield connections.client(base_url, token, settings)
+    finally:
+        await connections.aclose()
+
+
 def client_for(fhir: LoopbackFhirServer, settings: Settings, token: str | None = None):
-    return FhirClient(fhir.fhir, token, settings)
+    return fhir_client(fhir.fhir, settings, token)
 
 
 @live
@@ -141,7 +156,7 @@ async def test_a_next_link_off_the_list_is_not_followed_and_page_one_is_kept(
 async def test_a_fhir_server_url_off_the_list_is_never_contacted(
     settings: Settings, off_list: RecordingServer
 ) -> None:
-    async with FhirClient(off_list.url("/fhir"), "secret-token", settings) as client:
+    async with fhir_client(off_list.url("/fhir"), settings, "secret-token") as client:
         result = await client.fetch("patient", "Patient/p1")
     assert (result.ok, result.reason) == (False, "not-allowed")
     assert off_list.requests == []
@@ -163,6 +178,6 @@ async def test_a_server_that_is_down_is_a_transport_failure(settings: Settings) 
     base = gone.url("/fhir")
     gone.close()
     allowed = settings.model_copy(update={"fhir_server_allow": [base]})
-    async with FhirClient(base, None, allowed) as client:
+    async with fhir_client(base, allowed) as client:
         result = await client.fetch("patient", "Patient/p1")
     assert not result.ok and result.reason.startswith("transport-")

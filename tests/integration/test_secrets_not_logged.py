@@ -9,11 +9,10 @@ from collections.abc import Iterator
 import pytest
 
 from cds.auth import JWTVerifier, TokenRejected
-from cds.hooks.prefetch import resolve_prefetch
 from cds.logs import configure_logging
 from cds.settings import Settings
 from tests.auth.support import AUDIENCE, ISSUER, RecordingServer, SigningKey, claims, jwks, mint
-from tests.integration.data import TEMPLATES, hook_request
+from tests.integration.data import TEMPLATES, hook_request, resolve
 from tests.integration.fhir_server import LoopbackFhirServer
 
 pytestmark = pytest.mark.fhirserver
@@ -70,7 +69,7 @@ async def test_tokens_never_reach_the_logs(
         {"match": "MedicationRequest", "fault": "redirect", "location": "/fhir/Patient/p1"},
     )
     request = hook_request(fhir.fhir, token=ACCESS_TOKEN)
-    resolved = await resolve_prefetch(request, TEMPLATES, ["patient"], settings)
+    resolved = await resolve(request, TEMPLATES, ["patient"], settings)
     assert "conditions" in resolved.failed  # the failure path was taken and logged
     assert any(PAGE_TOKEN in entry["path"] for entry in fhir.log())  # the page was fetched
 
