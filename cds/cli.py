@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from cds.dryrun.cli import dryrun_command
+from cds.population.cli import population_app
 from cds.rules.cli import explain_command, rules_app
 from cds.store.cli import report_command
 from cds.terminology.cli import terminology_app
@@ -94,6 +96,8 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(terminology_app, name="terminology")
 app.command("explain")(explain_command)
 app.command("report")(report_command)
+app.command("dryrun")(dryrun_command)
+app.add_typer(population_app, name="population")
 
 
 def main() -> None:

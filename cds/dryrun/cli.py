@@ -1,0 +1,203 @@
+"""`cds dryrun INPUT --now DATE --out DIR`: every service of the pack on every patient of a
+FHIR Bulk Data export; tables, and an HTML report for the governance committee."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+
+from cds.dryrun import DryRunError
+
+MAX_LISTED_BAD_LINES = 20
+
+
+def parse_now(text: str) -> datetime:
+    """An ISO 8601 date or date-time; a date is midnight UTC, a time without zone is UTC."""
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise DryRunError(f"--now {text!r} is not an ISO 8601 date or date-time") from exc
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _load_pack(rules_dir: Path) -> Any:
+    from cds.rules.pack import load_pack
+
+    return load_pack(rules_dir)
+
+
+def _rule_infos(*packs: Any) -> list[Any]:
+    from cds.dryrun.tables import RuleInfo
+
+    seen: dict[str, RuleInfo] = {}
+    for pack in packs:
+        for lr in pack.rules:
+            seen.setdefault(lr.rule.id, RuleInfo(lr.rule.id, lr.rule.title, tuple(lr.rule.hooks)))
+    return sorted(seen.values(), key=lambda r: r.id)
+
+
+def _hooks(pack: Any, wanted: str | None) -> tuple[str, ...]:
+    offered = sorted({s.hook for s in pack.services.services})
+    if wanted is None:
+        return tuple(offered)
+    hooks = tuple(dict.fromkeys(h.strip() for h in wanted.split(",") if h.strip()))
+    unknown = [h for h in hooks if h not in offered]
+    if unknown or not hooks:
+        raise DryRunError(f"--hooks: the pack has no service for {', '.join(unknown) or '-'}"
+                          f" (it offers {', '.join(offered)})")
+    return hooks
+
+
+def _unapplied(pack: Any, hooks: tuple[str, ...]) -> list[dict[str, Any]]:
+    from cds.dryrun.searchset import parse_query
+
+    out = []
+    for service in pack.services.services:
+        if service.hook in hooks:
+            for key, template in service.prefetch.items():
+                query = parse_query(key, template)
+                if query.unapplied:
+                    out.append({"service": service.id, "key": key, "type": query.resource_type,
+                                "params": list(query.unapplied)})
+    return out
+
+
+def dryrun_command(
+    source: Annotated[str, typer.Argument(
+        metavar="INPUT", help="FHIR Bulk Data export directory (*.ndjson, *.ndjson.gz), or a "
+        "FHIR server base URL to export from with $export")],
+    now: Annotated[str, typer.Option(help="Evaluation time, ISO 8601 (lookbacks and ages "
+                                          "are counted from it)")],
+    out: Annotated[Path, typer.Option(help="Output directory (a rerun resumes a run here)",
+                                      file_okay=False)],
+    hooks: Annotated[str | None, typer.Option(help="Comma-separated hooks (default: every "
+                                              "hook the pack has a service for)")] = None,
+    compare: Annotated[Path | None, typer.Option(help="Another pack directory: which patients "
+                                                 "gain or lose which cards", file_okay=False,
+                                                 exists=True)] = None,
+    rules: Annotated[Path | None, typer.Option(help="Rule pack directory (default: "
+                                               "CDS_RULES_DIR, else the bundled pack)",
+                                               file_okay=False, exists=True)] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Local worker processes "
+                                                "(default: the machine's cores)")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. "
+                                                  "tcp://HOST:8786, instead of local workers")
+                         ] = None,
+    partitions: Annotated[int | None, typer.Option(min=1, help="Partitions of the population "
+                                                   "(default: about 32 MB of NDJSON each)")
+                          ] = None,
+    token_env: Annotated[str | None, typer.Option(
+        "--token-env", help="$export only: the environment variable holding the bearer "
+        "token (never passed on the command line)")] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars on stderr")] = True,
+) -> None:
+    """Population dry-run: how often each rule would fire before go-live."""
+    err = Console(stderr=True)
+    try:
+        summary = run_dryrun(source, parse_now(now), out, hooks=hooks, compare=compare,
+                             rules=rules, workers=workers, scheduler=scheduler,
+                             partitions=partitions, token_env=token_env, progress=progress,
+                             err=err)
+    except DryRunError as exc:
+        err.print(f"cds dryrun: {exc.message}", markup=False, style="red")
+        raise typer.Exit(2) from exc
+    typer.echo(f"{summary['patients']:,} patients, "
+               + ", ".join(f"{o['openings']:,} {o['hook']}" for o in summary["openings"])
+               + f" calls in {summary['seconds']:.1f} s")
+    typer.echo(f"report: {out / 'report.html'}")
+    typer.echo(f"tables: {out / 'tables'}")
+
+
+def _pack_or_exit(path: Path, err: Console) -> Any:
+    from cds.errors import RulePackError
+    from cds.rules.source import PackProblems
+
+    try:
+        return _load_pack(path)
+    except PackProblems as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False)
+        raise typer.Exit(1) from exc
+    except RulePackError as exc:
+        err.print(f"cds dryrun: {exc.message}", markup=False, style="red")
+        raise typer.Exit(1) from exc
+
+
+def run_dryrun(source: str, now: datetime, out: Path, *, hooks: str | None = None,
+               compare: Path | None = None, rules: Path | None = None,
+               workers: int | None = None, scheduler: str | None = None,
+               partitions: int | None = None, token_env: str | None = None,
+               progress: bool = False, err: Console | None = None) -> dict[str, Any]:
+    """The whole run; returns the summary written to `out/summary.json`."""
+    from cds.dryrun.execute import RunPlan, default_workers, run
+    from cds.dryrun.partition import PackSpec
+    from cds.dryrun.report import write_report
+    from cds.dryrun.results import BASE, OTHER, build_tables, write_tables
+    from cds.settings import Settings
+
+    err = err or Console(stderr=True)
+    started = time.perf_counter()
+    rules_dir = (rules or Settings().rules_dir).resolve()
+    pack = _pack_or_exit(rules_dir, err)
+    other = _pack_or_exit(compare.resolve(), err) if compare is not None else None
+    chosen = _hooks(pack, hooks)
+    input_dir = _input(source, out, token_env, err)
+    specs = [PackSpec(BASE, str(rules_dir))]
+    if compare is not None:
+        specs.append(PackSpec(OTHER, str(compare.resolve())))
+    plan = RunPlan(input_dir, out, now, chosen, tuple(specs), workers or default_workers(),
+                   scheduler, partitions, progress)
+    outcome = run(plan)
+    bad = [b for f in outcome.files for b in f["bad_lines"]]
+    for b in bad[:MAX_LISTED_BAD_LINES]:
+        err.print(f"{b['file']}:{b['line']}: {b['reason']}; line skipped", markup=False)
+    if len(bad) > MAX_LISTED_BAD_LINES:
+        err.print(f"... and {len(bad) - MAX_LISTED_BAD_LINES} more unreadable lines "
+                  "(listed in summary.json)", markup=False)
+    patients = outcome.patients
+    tables, other_tables = build_tables(out / "work", len(outcome.partitions),
+                                        other is not None, _rule_infos(pack, *([other] if other
+                                                                              else [])),
+                                        chosen, patients)
+    write_tables(tables, out / "tables")
+    if other_tables:
+        write_tables(other_tables, out / "tables" / "compare")
+    unlinked: dict[str, int] = {}
+    for f in outcome.files:
+        for rtype, n in f["unlinked"].items():
+            unlinked[rtype] = unlinked.get(rtype, 0) + n
+    summary = {
+        "pack": {"name": pack.name, "version": pack.version, "rules_dir": str(rules_dir)},
+        "compare": ({"name": other.name, "version": other.version,
+                     "rules_dir": str(compare.resolve())} if other and compare else None),
+        "input": source, "files": len(outcome.files), "now": now.isoformat(),
+        "hooks": list(chosen), "patients": patients,
+        "resources": sum(f["resources"] for f in outcome.files),
+        "openings": tables["openings"], "partitions": len(outcome.partitions),
+        "partitions_reused": sum(1 for p in outcome.partitions if p.get("reused")),
+        "executor": (f"Dask cluster at {scheduler}" if scheduler
+                     else f"{plan.workers} local worker process(es)"),
+        "seconds": round(time.perf_counter() - started, 2),
+        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "bad_line_count": len(bad), "bad_lines": bad[:1000], "unlinked": unlinked,
+        "without_patient_resource": sum(p["without_patient_resource"]
+                                        for p in outcome.partitions),
+        "unapplied": _unapplied(pack, chosen), "tables": sorted(tables),
+    }
+    (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    write_report(out / "report.html", summary, tables, other_tables)
+    return summary
+
+
+def _input(source: str, out: Path, token_env: str | None, err: Console) -> Path:
+    if source.startswith(("http://", "https://")):
+        from cds.dryrun.export import bulk_export
+
+        return bulk_export(source, out / "export", token_env=token_env, console=err)
+    return Path(source)
