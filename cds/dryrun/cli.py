@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 
 from cds.dryrun import DryRunError
 
@@ -98,14 +97,12 @@ def dryrun_command(
     progress: Annotated[bool, typer.Option(help="Show progress bars on stderr")] = True,
 ) -> None:
     """Population dry-run: how often each rule would fire before go-live."""
-    err = Console(stderr=True)
     try:
         summary = run_dryrun(source, parse_now(now), out, hooks=hooks, compare=compare,
                              rules=rules, workers=workers, scheduler=scheduler,
-                             partitions=partitions, token_env=token_env, progress=progress,
-                             err=err)
+                             partitions=partitions, token_env=token_env, progress=progress)
     except DryRunError as exc:
-        err.print(f"cds dryrun: {exc.message}", markup=False, style="red")
+        typer.secho(f"cds dryrun: {exc.message}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"{summary['patients']:,} patients, "
                + ", ".join(f"{o['openings']:,} {o['hook']}" for o in summary["openings"])
@@ -114,7 +111,7 @@ def dryrun_command(
     typer.echo(f"tables: {out / 'tables'}")
 
 
-def _pack_or_exit(path: Path, err: Console) -> Any:
+def _pack_or_exit(path: Path) -> Any:
     from cds.errors import RulePackError
     from cds.rules.source import PackProblems
 
@@ -122,10 +119,10 @@ def _pack_or_exit(path: Path, err: Console) -> Any:
         return _load_pack(path)
     except PackProblems as exc:
         for problem in exc.problems:
-            err.print(str(problem), markup=False)
+            typer.echo(str(problem), err=True)
         raise typer.Exit(1) from exc
     except RulePackError as exc:
-        err.print(f"cds dryrun: {exc.message}", markup=False, style="red")
+        typer.secho(f"cds dryrun: {exc.message}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from exc
 
 
@@ -133,21 +130,26 @@ def run_dryrun(source: str, now: datetime, out: Path, *, hooks: str | None = Non
                compare: Path | None = None, rules: Path | None = None,
                workers: int | None = None, scheduler: str | None = None,
                partitions: int | None = None, token_env: str | None = None,
-               progress: bool = False, err: Console | None = None) -> dict[str, Any]:
+               progress: bool = False) -> dict[str, Any]:
     """The whole run; returns the summary written to `out/summary.json`."""
+    try:
+        import matplotlib  # noqa: F401 - the report's plots
+        import pyarrow  # noqa: F401 - the tables
+    except ImportError as exc:
+        raise DryRunError(f"cds dryrun needs {exc.name}: pip install "
+                          "'stress-pain-cds[dryrun]'") from exc
     from cds.dryrun.execute import RunPlan, default_workers, run
     from cds.dryrun.partition import PackSpec
     from cds.dryrun.report import write_report
     from cds.dryrun.results import BASE, OTHER, build_tables, write_tables
     from cds.settings import Settings
 
-    err = err or Console(stderr=True)
     started = time.perf_counter()
     rules_dir = (rules or Settings().rules_dir).resolve()
-    pack = _pack_or_exit(rules_dir, err)
-    other = _pack_or_exit(compare.resolve(), err) if compare is not None else None
+    pack = _pack_or_exit(rules_dir)
+    other = _pack_or_exit(compare.resolve()) if compare is not None else None
     chosen = _hooks(pack, hooks)
-    input_dir = _input(source, out, token_env, err)
+    input_dir = _input(source, out, token_env, progress)
     specs = [PackSpec(BASE, str(rules_dir))]
     if compare is not None:
         specs.append(PackSpec(OTHER, str(compare.resolve())))
@@ -156,10 +158,10 @@ def run_dryrun(source: str, now: datetime, out: Path, *, hooks: str | None = Non
     outcome = run(plan)
     bad = [b for f in outcome.files for b in f["bad_lines"]]
     for b in bad[:MAX_LISTED_BAD_LINES]:
-        err.print(f"{b['file']}:{b['line']}: {b['reason']}; line skipped", markup=False)
+        typer.echo(f"{b['file']}:{b['line']}: {b['reason']}; line skipped", err=True)
     if len(bad) > MAX_LISTED_BAD_LINES:
-        err.print(f"... and {len(bad) - MAX_LISTED_BAD_LINES} more unreadable lines "
-                  "(listed in summary.json)", markup=False)
+        typer.echo(f"... and {len(bad) - MAX_LISTED_BAD_LINES} more unreadable lines "
+                   "(the first 1,000 are listed in summary.json)", err=True)
     patients = outcome.patients
     tables, other_tables = build_tables(out / "work", len(outcome.partitions),
                                         other is not None, _rule_infos(pack, *([other] if other
@@ -195,9 +197,9 @@ def run_dryrun(source: str, now: datetime, out: Path, *, hooks: str | None = Non
     return summary
 
 
-def _input(source: str, out: Path, token_env: str | None, err: Console) -> Path:
+def _input(source: str, out: Path, token_env: str | None, progress: bool) -> Path:
     if source.startswith(("http://", "https://")):
         from cds.dryrun.export import bulk_export
 
-        return bulk_export(source, out / "export", token_env=token_env, console=err)
+        return bulk_export(source, out / "export", token_env=token_env, progress=progress)
     return Path(source)
