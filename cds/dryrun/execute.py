@@ -92,7 +92,7 @@ class DaskExecutor:
             raise DryRunError("--scheduler needs Dask: pip install 'stress-pain-cds[dryrun]'"
                               ) from exc
         try:
-            self.client = Client(address, timeout="20s")
+            self.client = Client(address, timeout="10s")
         except OSError as exc:
             raise DryRunError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
 

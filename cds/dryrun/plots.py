@@ -63,22 +63,27 @@ def cards_per_opening(rows: Sequence[dict[str, Any]]) -> str | None:
 
 
 def overlaps(rows: Sequence[dict[str, Any]]) -> str | None:
-    """A heat map of how often two rules fire in the same call."""
-    rules = sorted({r["rule_a"] for r in rows} | {r["rule_b"] for r in rows})[:MAX_ROWS]
+    """A heat map: of the calls in which the row's rule fired, the share in which the
+    column's rule fired too (the diagonal, always 100%, is left blank)."""
+    fired = {r["rule_a"]: r["openings"] for r in rows if r["rule_a"] == r["rule_b"]}
+    rules = sorted(fired, key=lambda rule: (-fired[rule], rule))[:MAX_ROWS]
     if len(rules) < 2:
         return None
     index = {rule: i for i, rule in enumerate(rules)}
     grid = [[0.0] * len(rules) for _ in rules]
     for r in rows:
         a, b = index.get(r["rule_a"]), index.get(r["rule_b"])
-        if a is not None and b is not None:
-            grid[a][b] = grid[b][a] = float(r["openings"])
+        if a is not None and b is not None and a != b:
+            grid[a][b] = 100.0 * r["openings"] / fired[r["rule_a"]]
+            grid[b][a] = 100.0 * r["openings"] / fired[r["rule_b"]]
     size = max(3.0, 0.32 * len(rules) + 1.5)
-    fig, ax = plt.subplots(figsize=(size + 1.2, size))
-    image = ax.imshow(grid, cmap="Blues")
+    fig, ax = plt.subplots(figsize=(size + 1.4, size))
+    image = ax.imshow(grid, cmap="Blues", vmin=0, vmax=100)
     ax.set_xticks(range(len(rules)), rules, rotation=90)
     ax.set_yticks(range(len(rules)), rules)
-    fig.colorbar(image, ax=ax, label="calls in which both fired")
+    ax.set_xlabel("... this rule fired too")
+    ax.set_ylabel("of the calls in which this rule fired ...")
+    fig.colorbar(image, ax=ax, label="% of the row rule's calls")
     return _svg(fig)
 
 
