@@ -156,6 +156,7 @@ def run_dryrun(source: str, now: datetime, out: Path, *, hooks: str | None = Non
     plan = RunPlan(input_dir, out, now, chosen, tuple(specs), workers or default_workers(),
                    scheduler, partitions, progress)
     outcome = run(plan)
+    evaluated = time.perf_counter()
     bad = [b for f in outcome.files for b in f["bad_lines"]]
     for b in bad[:MAX_LISTED_BAD_LINES]:
         typer.echo(f"{b['file']}:{b['line']}: {b['reason']}; line skipped", err=True)
@@ -170,6 +171,7 @@ def run_dryrun(source: str, now: datetime, out: Path, *, hooks: str | None = Non
     write_tables(tables, out / "tables")
     if other_tables:
         write_tables(other_tables, out / "tables" / "compare")
+    tabled = time.perf_counter()
     unlinked: dict[str, int] = {}
     for f in outcome.files:
         for rtype, n in f["unlinked"].items():
@@ -186,6 +188,8 @@ def run_dryrun(source: str, now: datetime, out: Path, *, hooks: str | None = Non
         "executor": (f"Dask cluster at {scheduler}" if scheduler
                      else f"{plan.workers} local worker process(es)"),
         "seconds": round(time.perf_counter() - started, 2),
+        "pass_seconds": {**{k: round(v, 2) for k, v in outcome.seconds.items()},
+                         "tables": round(tabled - evaluated, 2)},
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "bad_line_count": len(bad), "bad_lines": bad[:1000], "unlinked": unlinked,
         "without_patient_resource": sum(p["without_patient_resource"]

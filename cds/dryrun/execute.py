@@ -15,6 +15,7 @@ import hashlib
 import math
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -54,6 +55,7 @@ class RunPlan:
 class RunOutcome:
     files: list[dict[str, Any]] = field(default_factory=list)
     partitions: list[dict[str, Any]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each pass
 
     @property
     def patients(self) -> int:
@@ -173,18 +175,23 @@ def run(plan: RunPlan) -> RunOutcome:
         else auto_partitions(files, plan.workers))
     _claim(work, _manifest(plan, files, partitions))
     outcome = RunOutcome(files=[{}] * len(files), partitions=[{}] * partitions)
+    started = time.perf_counter()
     with executor_for(plan) as executor, _progress(plan.progress) as bar:
         split = bar.add_task("reading export files", total=len(files), note="")
-        calls = [(path, work, i, partitions) for i, path in enumerate(files)]
+        # The largest files first, so that no worker is left with a big one at the end.
+        calls = sorted(((path, work, i, partitions) for i, path in enumerate(files)),
+                       key=lambda call: -call[0].stat().st_size)
         for i, summary in executor.map(split_file, calls):
-            outcome.files[i] = summary
+            outcome.files[calls[i][2]] = summary
             bar.advance(split)
+        outcome.seconds["split"] = time.perf_counter() - started
         evaluate = bar.add_task("evaluating partitions", total=partitions, note="")
         jobs = [(PartitionJob(str(work), p, len(files), plan.packs, plan.now, plan.hooks),)
                 for p in range(partitions)]
         for p, summary in executor.map(run_partition, jobs):
             outcome.partitions[p] = summary
             bar.update(evaluate, advance=1, note=f"{outcome.patients:,} patients")
+        outcome.seconds["evaluate"] = time.perf_counter() - started - outcome.seconds["split"]
     return outcome
 
 
