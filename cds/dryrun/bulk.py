@@ -52,18 +52,22 @@ def open_lines(path: Path) -> IO[bytes]:
 
 
 def read_resources(path: Path, bad: list[BadLine]) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    """(raw line, resource) for every readable line; unreadable ones go to `bad`."""
+    """(line, resource) for every readable line, the line ending in one newline;
+    unreadable ones go to `bad`."""
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
     try:
         with open_lines(path) as lines:
             for number, raw in enumerate(lines, 1):
-                line = raw.strip()
-                if not line:
+                try:
+                    resource = loads(raw)
+                except decode_error:
+                    if raw.strip():
+                        bad.append(BadLine(path.name, number, str(parse_line(raw.strip()))))
                     continue
-                resource = parse_line(line)
-                if isinstance(resource, str):
-                    bad.append(BadLine(path.name, number, resource))
-                else:
-                    yield line, resource
+                if type(resource) is not dict or type(resource.get("resourceType")) is not str:
+                    bad.append(BadLine(path.name, number, str(parse_line(raw.strip()))))
+                    continue
+                yield (raw if raw.endswith(b"\n") else raw + b"\n"), resource
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DryRunError(f"{path.name}: cannot be read ({type(exc).__name__}: {exc})") from exc
 
@@ -99,8 +103,9 @@ def patient_of(resource: dict[str, Any]) -> str | None:
 
 
 def _patient_id(reference: str) -> str | None:
-    parts = reference.split("/")
-    for i in range(len(parts) - 1):
-        if parts[i] == "Patient" and parts[i + 1]:
-            return parts[i + 1]
-    return None
+    if reference.startswith("Patient/"):
+        found = reference[8:].partition("/")[0]
+    else:
+        _, marker, rest = reference.partition("/Patient/")
+        found = rest.partition("/")[0] if marker else ""
+    return found or None

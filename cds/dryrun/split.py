@@ -47,18 +47,20 @@ def split_file(source: Path, work: Path, index: int, partitions: int) -> dict[st
     kept = 0
     patients = 0
     unlinked: Counter[str] = Counter()
+    numbers: dict[str, int] = {}  # a patient's partition, computed once
     try:
         for line, resource in read_resources(source, bad):
             patient = patient_of(resource)
             if patient is None:
                 unlinked[resource["resourceType"]] += 1
                 continue
-            number = partition_of(patient, partitions)
+            number = numbers.get(patient)
+            if number is None:
+                number = numbers[patient] = partition_of(patient, partitions)
             out = outputs.get(number)
             if out is None:
                 out = outputs[number] = (staging / f"{part_name(number)}.ndjson").open("wb")
             out.write(line)
-            out.write(b"\n")
             kept += 1
             patients += resource["resourceType"] == "Patient"
     finally:

@@ -35,7 +35,7 @@ class BulkStub:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:  # http.server's name for GET
                 stub.requests.append({"path": self.path, "headers": dict(self.headers)})
                 stub.answer(self)
 
