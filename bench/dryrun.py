@@ -57,7 +57,7 @@ def first_blocks(source: Path, manifest: dict[str, Any], patients: int, root: Pa
     folder.mkdir(parents=True)
     for entry in manifest["output"]:
         if int(entry["url"].split(".")[1]) < blocks:
-            (folder / entry["url"]).symlink_to(source / entry["url"])
+            (folder / entry["url"]).symlink_to((source / entry["url"]).resolve())
     return folder
 
 

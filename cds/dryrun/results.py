@@ -11,9 +11,9 @@ import pyarrow as pa
 from cds.dryrun.tables import (
     Aggregator,
     RuleInfo,
-    _read,
     compare_partition,
     compare_rules,
+    read_results,
     write_table,
 )
 
@@ -70,11 +70,11 @@ def build_tables(work: Path, partitions: int, compare: bool, rules: Sequence[Rul
     base, other = Aggregator(), Aggregator()
     changes: list[dict[str, Any]] = []
     for p in range(partitions):
-        openings = _read(work / "results" / BASE, p, "openings")
-        base.add(openings, _read(work / "results" / BASE, p, "cards"))
+        openings = read_results(work / "results" / BASE, p, "openings")
+        base.add(openings, read_results(work / "results" / BASE, p, "cards"))
         if compare:
-            other_openings = _read(work / "results" / OTHER, p, "openings")
-            other.add(other_openings, _read(work / "results" / OTHER, p, "cards"))
+            other_openings = read_results(work / "results" / OTHER, p, "openings")
+            other.add(other_openings, read_results(work / "results" / OTHER, p, "cards"))
             changes.extend(compare_partition(openings, other_openings))
     tables = pack_tables(base, rules, hooks, patients)
     other_tables: Tables = {}

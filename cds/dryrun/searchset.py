@@ -166,10 +166,10 @@ class Searchsets:
             found = self.answers[query.key]
             if leave_out is not None:
                 found = [r for r in found if r is not leave_out]
-            if query.count is not None and len(found) > query.count:
+            total = len(found)
+            if query.count is not None and total > query.count:
                 found = found[:query.count]
                 cut.append(query.key)
             prefetch[query.key] = {"resourceType": "Bundle", "type": "searchset",
-                                   "total": len(found),
-                                   "entry": [{"resource": r} for r in found]}
+                                   "total": total, "entry": [{"resource": r} for r in found]}
         return prefetch, cut

@@ -49,7 +49,8 @@ class _Counts:
     cards: Counter[Key] = field(default_factory=Counter)
 
 
-def _read(folder: Path, partition: int, kind: str) -> list[dict[str, Any]]:
+def read_results(folder: Path, partition: int, kind: str) -> list[dict[str, Any]]:
+    """One partition's `openings` or `cards` rows of one pack."""
     path = folder / f"{part_name(partition)}.{kind}.parquet"
     rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
     return rows
@@ -102,10 +103,6 @@ class Aggregator:
         for keys in seen.values():
             c.patients.update(keys)
 
-    def add_folder(self, folder: Path, partitions: int) -> None:
-        for p in range(partitions):
-            self.add(_read(folder, p, "openings"), _read(folder, p, "cards"))
-
     def hooks(self) -> list[str]:
         return sorted({k[1] for k in self.c.openings if k[0] == "opening"})
 
@@ -121,9 +118,10 @@ class Aggregator:
         for hook, rule, title in listed:
             carried = c.patients[("shown", hook, rule)]
             cards = c.cards[("card", hook, rule)]
+            # the data-quality card is the engine's own: it "fires" when it is shown
+            fired = carried if rule == DATA_QUALITY else c.patients[("fired", hook, rule)]
             rows.append({
-                "hook": hook, "rule": rule, "title": title,
-                "patients_fired": c.patients[("fired", hook, rule)],
+                "hook": hook, "rule": rule, "title": title, "patients_fired": fired,
                 "patients_with_card": carried,
                 "patients_per_1000": per_1000(carried, patients),
                 "cards": cards, "cards_per_1000": per_1000(cards, patients),
