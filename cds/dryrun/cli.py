@@ -190,6 +190,9 @@ def run_dryrun(source: str, now: datetime, out: Path, *, hooks: str | None = Non
         "seconds": round(time.perf_counter() - started, 2),
         "pass_seconds": {**{k: round(v, 2) for k, v in outcome.seconds.items()},
                          "tables": round(tabled - evaluated, 2)},
+        "worker_cpu_seconds": round(sum(f.get("cpu_seconds", 0.0) for f in outcome.files)
+                                    + sum(p.get("cpu_seconds", 0.0)
+                                          for p in outcome.partitions), 2),
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "bad_line_count": len(bad), "bad_lines": bad[:1000], "unlinked": unlinked,
         "without_patient_resource": sum(p["without_patient_resource"]

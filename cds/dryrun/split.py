@@ -11,6 +11,7 @@ prefetch query of a patient's chart returns them.
 from __future__ import annotations
 
 import shutil
+import time
 import zlib
 from collections import Counter
 from dataclasses import asdict
@@ -37,6 +38,7 @@ def split_file(source: Path, work: Path, index: int, partitions: int) -> dict[st
     if summary_path.exists():
         loaded: dict[str, Any] = orjson.loads(summary_path.read_bytes())
         return loaded
+    cpu = time.process_time()
     final = work / "split" / str(index)
     staging = work / "split" / f"{index}.partial"
     shutil.rmtree(staging, ignore_errors=True)
@@ -69,7 +71,8 @@ def split_file(source: Path, work: Path, index: int, partitions: int) -> dict[st
     staging.rename(final)
     summary = {"file": source.name, "resources": kept, "patient_resources": patients,
                "unlinked": dict(sorted(unlinked.items())),
-               "bad_lines": [asdict(b) for b in bad]}
+               "bad_lines": [asdict(b) for b in bad],
+               "cpu_seconds": round(time.process_time() - cpu, 3)}
     summary_path.write_bytes(orjson.dumps(summary))
     return summary
 
