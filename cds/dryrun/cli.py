@@ -88,9 +88,9 @@ def dryrun_command(
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. "
                                                   "tcp://HOST:8786, instead of local workers")
                          ] = None,
-    partitions: Annotated[int | None, typer.Option(min=1, help="Partitions of the population "
-                                                   "(default: about 32 MB of NDJSON each)")
-                          ] = None,
+    partitions: Annotated[int | None, typer.Option(
+        min=1, help="Partitions of the population (default: about 24 MB of NDJSON each, "
+        "at least 8)")] = None,
     token_env: Annotated[str | None, typer.Option(
         "--token-env", help="$export only: the environment variable holding the bearer "
         "token (never passed on the command line)")] = None,

@@ -34,7 +34,8 @@ from cds.dryrun.partition import PackSpec, PartitionJob, run_partition
 from cds.dryrun.split import split_file
 
 FORMAT = 1
-TARGET_PARTITION_BYTES = 32 << 20  # NDJSON per partition: a few hundred patients in memory
+TARGET_PARTITION_BYTES = 24 << 20  # NDJSON per partition: about 800 patients in memory
+MIN_PARTITIONS = 8
 GZIP_RATIO = 8  # a rough guess of how much a gzip export file grows when read
 
 
@@ -130,9 +131,12 @@ def pack_fingerprint(rules_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def auto_partitions(files: Sequence[Path], workers: int) -> int:
+def auto_partitions(files: Sequence[Path]) -> int:
+    """About TARGET_PARTITION_BYTES of NDJSON each, at least MIN_PARTITIONS (so a few workers
+    share the work evenly); never a function of the worker count, so that a rerun with
+    other --workers resumes the same partitions."""
     size = sum(p.stat().st_size * (GZIP_RATIO if p.name.endswith(".gz") else 1) for p in files)
-    return max(2 * workers, math.ceil(size / TARGET_PARTITION_BYTES))
+    return max(MIN_PARTITIONS, math.ceil(size / TARGET_PARTITION_BYTES))
 
 
 def _manifest(plan: RunPlan, files: Sequence[Path], partitions: int) -> dict[str, Any]:
@@ -172,7 +176,7 @@ def run(plan: RunPlan) -> RunOutcome:
     existing = work / "manifest.json"
     partitions = plan.partitions or (
         int(orjson.loads(existing.read_bytes())["partitions"]) if existing.exists()
-        else auto_partitions(files, plan.workers))
+        else auto_partitions(files))
     _claim(work, _manifest(plan, files, partitions))
     outcome = RunOutcome(files=[{}] * len(files), partitions=[{}] * partitions)
     started = time.perf_counter()
