@@ -51,6 +51,10 @@ class Metrics:
             "cds_cards", "Cards sent to EHRs per rule and indicator",
             ["rule", "indicator"], registry=reg,
         )
+        self.template_errors = Counter(
+            "cds_template_errors", "Cards whose templates failed while rendering (sent with "
+            "the rule's title only), per rule", ["rule"], registry=reg,
+        )
         self.cards_suppressed = Counter(
             "cds_cards_suppressed", "Cards held back after a recent override, per rule",
             ["rule"], registry=reg,
@@ -90,6 +94,8 @@ class Metrics:
         self.hook_calls.labels(service=record.service_id, status=str(record.status)).inc()
         for card in record.cards:
             self.cards.labels(rule=card.rule_id or "-", indicator=card.indicator).inc()
+        for rule in record.template_errors:
+            self.template_errors.labels(rule=rule).inc()
         for system, code, _display in record.unresolved:
             self.unresolved_codes.labels(system=system, code=code).inc()
 

@@ -45,6 +45,7 @@ class Evaluation:
     # (system, code, display) of medication codes the pack could not resolve (fail-safe)
     unresolved: list[tuple[str, str, str]] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # rules whose cards the budget held back
+    template_errors: list[str] = field(default_factory=list)  # rules whose card templates failed
 
 
 def _extractor() -> Callable[..., Any]:
@@ -143,7 +144,8 @@ class Evaluator:
         by_rule: dict[str, list[Match]] = {}
         for match in matches:
             by_rule.setdefault(match.rule, []).append(match)
-        cards = [self.renderer.render(rule_id, found, hook, now, patient_id, resources)
+        failed: list[str] = []
+        cards = [self.renderer.render(rule_id, found, hook, now, patient_id, resources, failed)
                  for rule_id, found in by_rule.items()]
         t2 = time.perf_counter()
         if keep is not None:
@@ -156,7 +158,8 @@ class Evaluator:
         return Evaluation(policy.cards, matches, facts, list(notes), {
             "evaluate": (t1 - t0) * 1000.0, "render": (t2 - t1) * 1000.0,
             "policy": (t3 - t2) * 1000.0},
-            left_out=[rule for card in policy.left_out for rule in _rules_of(card)])
+            left_out=[rule for card in policy.left_out for rule in _rules_of(card)],
+            template_errors=failed)
 
 
 def _rules_of(card: Card) -> list[str]:

@@ -166,6 +166,7 @@ def _audit(
         error=error,
         unresolved=evaluation.unresolved if evaluation is not None else [],
         left_out=evaluation.left_out if evaluation is not None else [],
+        template_errors=evaluation.template_errors if evaluation is not None else [],
     )
     try:
         runtime.audit.record(record)

@@ -21,9 +21,10 @@ from cds.facts.notes import DataNote
 from cds.hooks.models import SUMMARY_MAX
 from cds.rules.cardcheck import card_problems
 from cds.rules.compiler import compile_pack
-from cds.rules.pack import FactConfigLoader, LoadedTests, Pack, read_pack
+from cds.rules.pack import FactConfigLoader, LoadedTests, Pack, read_pack, without_consequences
 from cds.rules.source import Problem
 from cds.rules.validate import condition_problems
+from cds.suggest import hint, unknown
 
 ENGINE_RULES = frozenset({"data-quality"})
 
@@ -31,8 +32,10 @@ ENGINE_RULES = frozenset({"data-quality"})
 def _test_problems(pack: Pack, loaded: LoadedTests) -> Iterator[Problem]:
     tests, origin = loaded.tests, loaded.origin
     rule = pack.rule(tests.rule)
+    ids = sorted(lr.rule.id for lr in pack.rules)
     if rule is None:
-        yield origin.problem(f"unknown rule '{tests.rule}' (no rule file has this id)", "rule")
+        yield origin.problem(unknown("rule", tests.rule, ids),
+                             "rule").needing(f"rule {tests.rule}")
     for i, case in enumerate(tests.cases):
         at = ("cases", i)
         named = [("fires", j, r) for j, r in enumerate(case.expect.fires)]
@@ -41,7 +44,8 @@ def _test_problems(pack: Pack, loaded: LoadedTests) -> Iterator[Problem]:
         for key, j, rid in named:
             other = pack.rule(rid)
             if other is None and rid not in ENGINE_RULES:
-                yield origin.problem(f"unknown rule '{rid}'", *at, "expect", key, j)
+                yield origin.problem(unknown("rule", rid, ids), *at,
+                                     "expect", key, j).needing(f"rule {rid}")
             elif other is not None and key != "not_fires" and case.hook not in other.hooks:
                 yield origin.problem(f"{rid} does not run on {case.hook} (hooks: "
                                      f"{', '.join(other.hooks)})", *at, "expect", key, j)
@@ -70,22 +74,29 @@ def _card_policy_problems(pack: Pack) -> Iterator[Problem]:
     put a safety problem under the budget or leave an indicator unguarded)."""
     policy, origin = pack.card_policy, pack.card_policy_origin
     problems = {loaded.rule.problem for loaded in pack.rules if loaded.rule.problem}
+    known = sorted(problems)
     for bid, bundle in policy.bundles.items():
         for i, key in enumerate(bundle.problems):
             if key not in problems:
-                yield origin.problem(f"bundle '{bid}': no rule has problem '{key}'",
-                                     "bundles", bid, "problems", i)
+                yield origin.problem(f"bundle '{bid}': no rule has problem '{key}' "
+                                     f"{hint(key, known)}", "bundles", bid, "problems",
+                                     i).needing(f"problem {key}")
     for i, key in enumerate(policy.safety):
         if key not in problems and key not in policy.bundles:
-            yield origin.problem(f"'{key}' is neither a rule's problem nor a bundle", "safety", i)
+            yield origin.problem(f"'{key}' is neither a rule's problem nor a bundle "
+                                 f"{hint(key, [*known, *policy.bundles])}", "safety",
+                                 i).needing(f"problem {key}")
     if policy.indicators is not None:
         for i, finding in enumerate(policy.indicators.critical):
             if finding.problem not in problems:
-                yield origin.problem(f"no rule has problem '{finding.problem}'",
-                                     "indicators", "critical", i, "problem")
+                yield origin.problem(f"no rule has problem '{finding.problem}' "
+                                     f"{hint(finding.problem, known)}", "indicators",
+                                     "critical", i, "problem").needing(
+                                         f"problem {finding.problem}")
         for i, key in enumerate(policy.indicators.info):
             if key not in problems:
-                yield origin.problem(f"no rule has problem '{key}'", "indicators", "info", i)
+                yield origin.problem(f"no rule has problem '{key}' {hint(key, known)}",
+                                     "indicators", "info", i).needing(f"problem {key}")
 
 
 def pack_problems(pack: Pack) -> list[Problem]:
@@ -105,5 +116,5 @@ def check_dir(rules_dir: Path, fact_config_loader: FactConfigLoader | None = Non
     """Every problem of the pack in `rules_dir` (empty: the pack is good)."""
     pack, problems = read_pack(rules_dir, fact_config_loader)
     if pack is not None:
-        problems = problems + pack_problems(pack)
+        problems = without_consequences(problems + pack_problems(pack), pack)
     return sorted(set(problems))

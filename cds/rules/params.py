@@ -8,6 +8,7 @@ from typing import Any
 
 from cds.rules.schema import PARAM_REF
 from cds.rules.source import PathItem, Problem, SourceDoc
+from cds.suggest import unknown
 
 
 def resolve_params(node: Any, params: dict[str, Any], doc: SourceDoc,
@@ -24,10 +25,15 @@ def resolve_params(node: Any, params: dict[str, Any], doc: SourceDoc,
                                           "(write @group.name)"))
         return node
     value: Any = params
-    for part in node[1:].split("."):
+    parts = node[1:].split(".")
+    for depth, part in enumerate(parts):
         if not isinstance(value, dict) or part not in value:
-            problems.append(doc.problem(path, f"unknown parameter {node} "
-                                              "(not in parameters.yaml)"))
+            prefix = "@" + ".".join(parts[:depth])
+            valid = [f"{prefix}{'.' if depth else ''}{k}" for k in value] \
+                if isinstance(value, dict) else []
+            wrong = "@" + ".".join(parts[:depth + 1])
+            problems.append(doc.problem(path, unknown("parameter", wrong, valid))
+                            .needing("parameters.yaml"))
             return node
         value = value[part]
     if isinstance(value, dict):

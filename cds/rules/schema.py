@@ -35,7 +35,7 @@ fires only when none of them matches together with the rule's own bindings.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -89,6 +89,8 @@ Operand = Annotated[
 
 class FieldTest(_Strict):
     """Tests on one fact field; several operators in one test must all hold."""
+
+    key_kind: ClassVar[str] = "operator"  # its keys, in "unknown operator" messages
 
     eq: Operand | None = None
     ne: Operand | None = None

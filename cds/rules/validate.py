@@ -16,6 +16,7 @@ from cds.rules.dnf import Branch, CPattern, Expander, JoinRef, Origin, Test, nor
 from cds.rules.pack import Pack
 from cds.rules.schema import AllGroup, AnyGroup, Condition, Pattern
 from cds.rules.source import Problem
+from cds.suggest import hint, unknown
 
 GLOBAL_NAMES = frozenset({"matches", "params", "rule", "hook", "now", "patient_id",
                           "patient_ref"})
@@ -57,8 +58,7 @@ class _PatternChecker:
         ftype = FACT_TYPES.get(p.fact)
         if ftype is None:
             self.problems.append(p.origin.problem(
-                f"unknown fact type '{p.fact}' (known: {', '.join(sorted(FACT_TYPES))})",
-                "fact"))
+                unknown("fact type", p.fact, sorted(FACT_TYPES)), "fact"))
             return
         if p.bind in GLOBAL_NAMES:
             self.problems.append(p.origin.problem(
@@ -66,9 +66,9 @@ class _PatternChecker:
         for test in p.tests:
             spec = ftype.field(test.field)
             if spec is None:
-                known = ", ".join(f.name for f in ftype.fields)
                 self.problems.append(p.origin.problem(
-                    f"fact type '{p.fact}' has no field '{test.field}' (fields: {known})",
+                    f"fact type '{p.fact}' has no field '{test.field}' "
+                    f"{hint(test.field, [f.name for f in ftype.fields], label='fields')}",
                     "where", test.field))
                 continue
             message = self.test_problem(p, spec, test)
@@ -92,10 +92,10 @@ class _PatternChecker:
             if spec.kind == "string" and not isinstance(value, str):
                 return f"{name} is text; compare it with text, e.g. '{value:g}'"
             if spec.choices and test.op in ("eq", "ne", "in") and value not in spec.choices:
-                return f"{name} is one of {', '.join(spec.choices)}; not {value!r}"
+                return f"{name} cannot be {value!r} {hint(str(value), spec.choices)}"
             if (spec.name == "measure" and p.fact in _MEASURE_TYPES and self.measures is not None
                     and test.op in ("eq", "ne", "in") and value not in self.measures):
-                return f"unknown measure '{value}' (not in measures.yaml)"
+                return unknown("measure", str(value), sorted(self.measures))
         return None
 
     def _contains(self, p: CPattern, spec: FactField, vs_id: str) -> str | None:
@@ -105,7 +105,7 @@ class _PatternChecker:
             return None
         vs = self.valuesets.get(vs_id)
         if vs is None:
-            return f"unknown value set '{vs_id}' (no rules/valuesets/{vs_id}.yaml)"
+            return unknown("value set", vs_id, sorted(self.valuesets))
         kind = _VALUESET_KIND.get(p.fact, p.fact)
         if spec.name == "valuesets" and vs.applies_to and kind not in vs.applies_to:
             return (f"value set '{vs_id}' applies to {', '.join(sorted(vs.applies_to))} facts, "

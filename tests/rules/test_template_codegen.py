@@ -45,7 +45,7 @@ def _jinja_only() -> _JinjaOnly:
 
 
 def _clear_caches() -> None:
-    for cached in (templating.compile_text, templating._expression,
+    for cached in (templating.compile_text, templating.compile_expression,
                    templating.compile_condition):
         cached.cache_clear()
 
