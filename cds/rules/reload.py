@@ -4,11 +4,11 @@
 reference, so a call always runs entirely on the old or entirely on the new pack (calls in
 flight keep their evaluator, whose engine rulesets are freed only once no call holds it).
 
-`reload()` loads the directory again, runs every check (`load_pack`), compiles it, runs the
-pack's own test cases, and only then swaps. Any failure is logged with its `file:line:col`
-problems or failing cases, and the old pack keeps serving. `watch()` runs `reload()` after
-files under the rules directory change (debounced, so an editor's burst of writes is one
-reload).
+`reload()` loads the directory again, runs every check (`load_pack`: the same as `cds rules
+check`, card templates included), compiles it, runs the pack's own test cases, and only then
+swaps. Any failure is logged with its first `file:line:col` problems or failing cases, and
+the old pack keeps serving. `watch()` runs `reload()` after files under the rules directory
+change (debounced, so an editor's burst of writes is one reload).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from cds.rules.source import PackProblems
 from cds.rules.testing import run_tests
 
 log = logging.getLogger("cds.rules.reload")
+LOGGED_PROBLEMS = 10  # a refusal logs this many problems (`cds rules check` lists them all)
 
 
 @dataclass
@@ -107,8 +108,11 @@ class PackHolder:
 
     def _refused(self, problems: list[str]) -> ReloadResult:
         current = self._evaluator
-        log.error("rule pack NOT reloaded; still serving %s. Problems:\n%s",
-                  current.version if current else "no pack", "\n".join(problems))
+        shown = problems[:LOGGED_PROBLEMS]
+        if len(problems) > len(shown):
+            shown.append(f"... and {len(problems) - len(shown)} more (cds rules check)")
+        log.error("rule pack NOT reloaded; still serving %s. %d problem(s):\n%s",
+                  current.version if current else "no pack", len(problems), "\n".join(shown))
         return ReloadResult(False, current.version if current else None, problems)
 
     async def watch(self, *, debounce_ms: int = 400, stop: asyncio.Event | None = None,

@@ -248,10 +248,21 @@ def validation_problems(doc: SourceDoc, exc: ValidationError,
             allowed = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
             message = f"'{err['input']}' is not allowed {hint(str(err['input']), allowed)}"
         line, col = doc.position(loc)
-        where = ".".join(str(p) for p in _present(doc, loc))
+        present = list(_present(doc, loc))
+        where = ".".join(str(p) for p in present)
         text = f"{where}: {message}" if where and kind != "extra_forbidden" else message
-        out.setdefault((line, col, message), Problem(doc.name, line, col, text))
+        problem = Problem(doc.name, line, col, text)
+        if _is_reference(doc, present):  # it would be a parameter's value once it resolves
+            problem = problem.needing("parameters.yaml")
+        out.setdefault((line, col, message), problem)
     return list(out.values())
+
+
+def _is_reference(doc: SourceDoc, path: list[PathItem]) -> bool:
+    node: Any = doc.data
+    for item in path:
+        node = node[item]
+    return isinstance(node, str) and node.startswith("@")
 
 
 def _unknown_key(model: type[BaseModel] | None, loc: tuple[PathItem, ...]) -> str:
