@@ -5,7 +5,9 @@
     cds rules schema                 JSON Schema of rule files, for editors
     cds explain REQUEST.json         facts, notes, fired rules, cards, near misses
 
-DIR defaults to the configured pack (CDS_RULES_DIR, else the bundled rules/).
+DIR defaults to the configured pack (CDS_RULES_DIR, else the bundled rules/). A pack with
+problems exits with status 1 after listing them; bad input (a request that is not JSON,
+a time that is not ISO 8601, an unknown service or rule) exits with status 2 and one line.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from cds.rules.explain import Explanation
+from cds.suggest import unknown
 
 rules_app = typer.Typer(name="rules", help="Check, test and describe rule packs.",
                         no_args_is_help=True)
@@ -37,6 +40,36 @@ def _rules_dir(path: Path | None) -> Path:
 
 def _console() -> Console:
     return Console(highlight=False, soft_wrap=True)
+
+
+def _bad_input(command: str, message: str) -> NoReturn:
+    """One line on stderr and exit status 2: the input, not the pack, is wrong."""
+    typer.secho(f"cds {command}: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _time(value: str | None) -> datetime:
+    """`--now` as an aware datetime (UTC when no offset is given); now when absent."""
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        _bad_input("explain", f"--now {value!r} is not an ISO 8601 time "
+                              "(e.g. 2026-11-20T09:00:00Z)")
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        _bad_input("explain", f"{path} is not JSON: {exc.msg} (line {exc.lineno}, column "
+                              f"{exc.colno})")
+    except OSError as exc:
+        _bad_input("explain", f"cannot read {path}: {exc.strerror or exc}")
+    except UnicodeDecodeError as exc:
+        _bad_input("explain", f"{path} is not UTF-8 text: {exc.reason}")
 
 
 @rules_app.command("check")
@@ -81,6 +114,10 @@ def test_command(
         for problem in exc.problems:
             console.print(str(problem), markup=False)
         raise typer.Exit(1) from exc
+    if rule is not None and all(t.tests.rule != rule for t in evaluator.pack.tests):
+        _bad_input("rules test", unknown("rule", rule,
+                                         sorted({t.tests.rule for t in evaluator.pack.tests}),
+                                         label="rules with tests"))
     results = run_tests(evaluator, rule)
     failed = [r for r in results if not r.passed]
     for r in results:
@@ -146,8 +183,7 @@ def print_explanation(expl: Explanation, console: Console) -> None:
 
 
 def explain_command(
-    request: Annotated[Path, typer.Argument(help="CDS Hooks request JSON", exists=True,
-                                            dir_okay=False)],
+    request: Annotated[Path, typer.Argument(help="CDS Hooks request JSON")],
     now: Annotated[str | None, typer.Option(help="Evaluation time, ISO 8601 (default: now)")
                    ] = None,
     rules: Annotated[Path | None, typer.Option(help="Rule pack directory", file_okay=False)
@@ -156,19 +192,22 @@ def explain_command(
                                                      "of the request's hook)")] = None,
 ) -> None:
     """Explain a decision: facts, data notes, fired rules, cards and near misses."""
+    from cds.errors import RequestError
     from cds.rules.explain import explain_request
     from cds.rules.reload import build_evaluator
     from cds.rules.source import PackProblems
 
     console = _console()
-    when = datetime.fromisoformat(now.replace("Z", "+00:00")) if now else datetime.now(UTC)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+    when = _time(now)
+    body = _json(request)
     try:
         evaluator = build_evaluator(_rules_dir(rules), run_pack_tests=False)
     except PackProblems as exc:
         for problem in exc.problems:
             console.print(str(problem), markup=False)
         raise typer.Exit(1) from exc
-    body = json.loads(request.read_text(encoding="utf-8"))
-    print_explanation(explain_request(evaluator, body, when, service), console)
+    try:
+        explanation = explain_request(evaluator, body, when, service)
+    except RequestError as exc:
+        _bad_input("explain", f"{request}: {exc.message}")
+    print_explanation(explanation, console)

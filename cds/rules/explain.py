@@ -14,12 +14,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
+from cds.errors import HookMismatch, InvalidRequest, UnknownService
+from cds.hooks.models import HookRequest
+from cds.hooks.services import ServiceCatalogue
 from cds.pipeline import Evaluation, Evaluator
 from cds.rules.compiler import CompiledRule
 from cds.rules.dnf import CPattern, JoinRef, Test
 from cds.rules.engine import Match
 from cds.rules.prepare import prepare
 from cds.rules.pyeval import closest, full_matches
+from cds.suggest import unknown
 
 _SYMBOL = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "in": "in",
            "contains": "contains", "exists": "exists"}
@@ -125,17 +131,56 @@ def explain_facts(evaluator: Evaluator, evaluation: Evaluation, hook: str, servi
     return out
 
 
-def explain_request(evaluator: Evaluator, request: Mapping[str, Any], now: datetime,
+def _request(body: Any) -> HookRequest:
+    """The body as a CDS Hooks request, checked as the service checks it."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("a CDS Hooks request is a JSON object")
+    try:
+        request = HookRequest.model_validate(body)
+    except ValidationError as exc:
+        raise _invalid(exc, ()) from exc
+    try:
+        request.typed_context()
+    except ValidationError as exc:
+        raise _invalid(exc, ("context",)) from exc
+    return request
+
+
+def _invalid(exc: ValidationError, prefix: tuple[str, ...]) -> InvalidRequest:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in (*prefix, *err["loc"])) or "(body)"
+    return InvalidRequest(f"not a CDS Hooks request: {where}: {err['msg']}")
+
+
+def _service(services: ServiceCatalogue, hook: str, service_id: str | None) -> str:
+    """The id of the service that answers the request (`service_id`, else the first service
+    of its hook)."""
+    ids = [s.id for s in services.services]
+    if service_id is None:
+        found = next((s for s in services.services if s.hook == hook), None)
+        if found is None:
+            raise UnknownService(f"no service of this pack answers the '{hook}' hook "
+                                 f"(services: {', '.join(ids)})")
+        return found.id
+    service = services.get(service_id)
+    if service is None:
+        raise UnknownService(unknown("service", service_id, ids))
+    if service.hook != hook:
+        raise HookMismatch(f"service '{service_id}' answers the '{service.hook}' hook; the "
+                           f"request is a '{hook}' call")
+    return service.id
+
+
+def explain_request(evaluator: Evaluator, body: Any, now: datetime,
                     service_id: str | None = None) -> Explanation:
-    """Evaluate a CDS Hooks request body exactly as the service would, and explain it."""
+    """Evaluate a CDS Hooks request body exactly as the service would, and explain it;
+    raises a `RequestError` (cds.errors) for a body or service the service would refuse."""
     from cds.fhir.collect import collect
 
-    hook = str(request.get("hook") or "patient-view")
-    if service_id is None:
-        services = evaluator.services.services
-        service_id = next((s.id for s in services if s.hook == hook), hook)
-    data = collect(request.get("prefetch"), dict(request.get("context") or {}), hook,
-                   service_id)
+    request = _request(body)
+    hook = request.hook
+    service_id = _service(evaluator.services, hook, service_id)
+    data = collect(request.prefetch, dict(request.context), hook, service_id)
     evaluation = evaluator.evaluate(data, now)
     if data.nothing_to_check:
         return Explanation(hook, service_id, now, evaluation, not_run=NOTHING_TO_CHECK)
