@@ -34,6 +34,7 @@ from cds.cards.templating import (
     compile_condition,
     compile_native,
     compile_text,
+    filter_pattern,
     known_filters,
     template_strings,
     unknown_filters,
@@ -125,10 +126,9 @@ class _Builder:
         """Report each filter or test the template names that does not exist."""
         missing = unknown_filters(source, expression)
         for kind, name in missing:
-            near = (rf"\|\s*{name}\b" if kind == "filter"
-                    else rf"\bis\s+(?:not\s+)?{name}\b")
             self.problems.append(self.origin.problem(
-                unknown(kind, name, known_filters(kind)), *path, near=near))
+                unknown(kind, name, known_filters(kind)), *path,
+                near=filter_pattern(kind, name)))
         return not missing
 
     def text(self, source: str, *path: PathItem) -> Text:

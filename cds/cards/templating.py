@@ -133,6 +133,13 @@ def template_strings(node: Any, path: tuple[str | int, ...] = (),
         yield path, node
 
 
+def filter_pattern(kind: str, name: str) -> str:
+    """A regular expression for where a template applies the filter (or test) `name`."""
+    if kind == "filter":
+        return rf"\|\s*{re.escape(name)}\b"
+    return rf"\bis\s+(?:not\s+)?{re.escape(name)}\b"
+
+
 def known_filters(kind: str) -> list[str]:
     """The filters (or tests) templates may use: the pack's own first, then Jinja's."""
     names = ENV.filters if kind == "filter" else ENV.tests

@@ -17,6 +17,7 @@ from pathlib import Path
 from jinja2 import TemplateSyntaxError
 
 from cds.cards.notes import EngineTextRenderer
+from cds.cards.templating import filter_pattern, known_filters, unknown_filters
 from cds.facts.notes import DataNote
 from cds.hooks.models import SUMMARY_MAX
 from cds.rules.cardcheck import card_problems
@@ -54,14 +55,24 @@ def _test_problems(pack: Pack, loaded: LoadedTests) -> Iterator[Problem]:
 
 
 def _text_problems(pack: Pack) -> Iterator[Problem]:
-    origin = pack.texts_origin
+    origin, texts = pack.texts_origin, pack.texts
+    sources = [(("section",), texts.section)]
+    if texts.card is not None:
+        sources += [(("card", "summary"), texts.card.summary),
+                    (("card", "detail"), texts.card.detail)]
+    missing = [origin.problem(unknown(kind, name, known_filters(kind)), *path,
+                              near=filter_pattern(kind, name))
+               for path, source in sources for kind, name in unknown_filters(source, False)]
+    if missing:
+        yield from missing
+        return
     try:
-        texts = EngineTextRenderer(pack.texts, pack.name, pack.version)
+        renderer = EngineTextRenderer(texts, pack.name, pack.version)
     except TemplateSyntaxError as exc:
         yield origin.problem(f"template error: {exc.message} (template line {exc.lineno})")
         return
     notes = [DataNote("invalid-resource", "W" * 160, "Observation/" + "W" * 64)] * 20
-    summary = texts.card_summary(notes)
+    summary = renderer.card_summary(notes)
     if summary is not None:
         length = len(summary)
         if length >= SUMMARY_MAX:
