@@ -22,7 +22,6 @@ card) creates one context lazily, only if some template or call of the card need
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import functools
 import logging
@@ -45,16 +44,20 @@ _ERRORS: contextvars.ContextVar[list[Exception] | None] = contextvars.ContextVar
     "template_errors", default=None)
 
 
-@contextlib.contextmanager
-def collect_errors() -> Iterator[list[Exception]]:
+class collect_errors:  # lower case: it reads as a function, `with collect_errors() as e`
     """Collect the template errors raised inside the block instead of logging them (the
-    card renderer and `cds rules check` act on them)."""
-    errors: list[Exception] = []
-    token = _ERRORS.set(errors)
-    try:
-        yield errors
-    finally:
-        _ERRORS.reset(token)
+    card renderer, once per card, and `cds rules check` act on them). A class rather than a
+    generator-based context manager: it costs a fraction as much per card."""
+
+    __slots__ = ("errors", "_token")
+
+    def __enter__(self) -> list[Exception]:
+        self.errors: list[Exception] = []
+        self._token = _ERRORS.set(self.errors)
+        return self.errors
+
+    def __exit__(self, *_exc: object) -> None:
+        _ERRORS.reset(self._token)
 
 
 def _failed(exc: Exception, what: str) -> None:
