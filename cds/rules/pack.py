@@ -237,6 +237,7 @@ def _read_templates(reader: _Reader, pack: Pack) -> None:
         if not isinstance(doc.data, dict) or not isinstance(doc.data.get("resourceType"), str):
             reader.problems.append(doc.problem((), "a template must be a FHIR resource mapping "
                                                    "with a resourceType"))
+            reader.unloaded.add(reader.part(path))
             continue
         pack.templates[path.stem] = ResourceTemplate(path.stem, doc.data, Origin(doc))
 

@@ -13,6 +13,7 @@ path (a misspelt name inside a 40-line card template), so a problem can point at
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -234,9 +235,17 @@ def validation_problems(doc: SourceDoc, exc: ValidationError,
     """Pydantic errors as positioned problems, one per place and message; with the `model`
     that was validated, an unknown key lists the keys that were expected."""
     out: dict[tuple[int, int, str], Problem] = {}
-    for err in exc.errors():
+    errors = exc.errors()
+    extra: dict[tuple[PathItem, ...], list[str]] = {}
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            extra.setdefault(tuple(err["loc"][:-1]), []).append(str(err["loc"][-1]))
+    for err in errors:
         loc = base + tuple(err["loc"])
         kind = err["type"]
+        if kind == "missing" and difflib.get_close_matches(
+                str(loc[-1]), extra.get(tuple(err["loc"][:-1]), []), n=1):
+            continue  # the misspelt key is reported as unknown, with this one as its guess
         message = str(err["msg"]).removeprefix("Value error, ")
         if kind in ("float_type", "int_type", "string_type", "float_parsing", "int_parsing"):
             message = "expected a number or a text value"
