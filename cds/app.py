@@ -19,7 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from cds.api import discovery, feedback, health, invocation
 from cds.api.access_log import RequestObserverMiddleware
-from cds.api.errors import install_error_handlers
+from cds.api.errors import UnexpectedErrorMiddleware, install_error_handlers
 from cds.api.runtime import Authenticator, PackSource, Runtime
 from cds.metrics import Metrics, metrics_endpoint
 from cds.settings import Settings
@@ -118,6 +118,7 @@ def create_app(
     app.include_router(health.router)
     app.add_route("/metrics", metrics_endpoint(metrics, packs.current), methods=["GET"],
                   include_in_schema=False)
+    app.add_middleware(UnexpectedErrorMiddleware)  # innermost: see its docstring
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

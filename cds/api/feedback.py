@@ -13,6 +13,7 @@ from cds.api.errors import invalid_request, json_response
 from cds.api.runtime import runtime_of
 from cds.errors import InvalidRequest, UnknownService
 from cds.hooks.models import FeedbackRequest
+from cds.logs import bind_call
 
 router = APIRouter()
 
@@ -23,6 +24,7 @@ async def feedback(service_id: str, request: Request) -> Response:
     pack = runtime.packs.current()
     if pack is None or pack.services.get(service_id) is None:
         raise UnknownService(f"no CDS service with id {service_id!r}")
+    bind_call(service=service_id)
     await authenticate(request, runtime)
     body = await read_json_body(request, runtime.settings.max_body_bytes)
     if not isinstance(body, dict):

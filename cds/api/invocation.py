@@ -24,6 +24,7 @@ from cds.fhir.collect import collect
 from cds.hooks.models import HookRequest, HookResponse
 from cds.hooks.prefetch import resolve_prefetch
 from cds.hooks.services import ServiceDefinition
+from cds.logs import bind_call
 from cds.store.interfaces import AuditRecord, CardRecord
 
 router = APIRouter()
@@ -76,10 +77,11 @@ async def invoke(service_id: str, request: Request) -> Response:
     pack = runtime.packs.current()
     service = _service(pack, service_id)
     assert pack is not None
+    bind_call(service=service.id)
     await authenticate(request, runtime)
     body = await read_json_body(request, runtime.settings.max_body_bytes)
     hook_request = parse_hook_request(body, service)
-    request.state.hook_instance = str(hook_request.hookInstance)
+    bind_call(hookInstance=str(hook_request.hookInstance))
     try:
         response = await _evaluate(runtime, pack, service, hook_request, started)
     except CDSError as exc:
