@@ -9,7 +9,9 @@
     │   ├── PayloadTooLarge       413     payload-too-large
     │   ├── UnknownService        404     unknown-service
     │   ├── UnknownCard           404     unknown-card
-    │   └── PrefetchUnavailable   412     prefetch-unavailable
+    │   ├── PrefetchUnavailable   412     prefetch-unavailable
+    │   ├── URITooLong            414     uri-too-long         (these two are answered by
+    │   └── HeaderFieldsTooLarge  431     header-fields-too-large   the HTTP protocol itself)
     ├── AuthError                 401     unauthorized         (+ WWW-Authenticate)
     ├── RulePackError             --      (load/compile time: never reaches an EHR)
     ├── TerminologyError          --      (`cds terminology import`: a source it cannot read)
@@ -87,6 +89,16 @@ class UnknownCard(RequestError):
 class PrefetchUnavailable(RequestError):
     status = 412
     reason = "prefetch-unavailable"
+
+
+class URITooLong(RequestError):
+    status = 414
+    reason = "uri-too-long"
+
+
+class HeaderFieldsTooLarge(RequestError):
+    status = 431
+    reason = "header-fields-too-large"
 
 
 class AuthError(CDSError):

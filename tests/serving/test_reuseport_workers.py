@@ -10,10 +10,7 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,45 +19,12 @@ import pytest
 
 import cds.serving
 from cds.serving import REUSEPORT_AVAILABLE, PortUnavailableError, bind_worker_sockets
+from tests.serving.support import cds_serve, free_port, get, stop_group
 
 pytestmark = pytest.mark.skipif(not REUSEPORT_AVAILABLE, reason="needs Linux SO_REUSEPORT")
 
 CONNECTIONS = 16
 STARTUP_FAILURE = 3
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cds_serve(port: int, workdir: Path, name: str, *, workers: int = 2,
-              database_url: str | None = None) -> subprocess.Popen[bytes]:
-    script = Path(sys.executable).with_name("cds")
-    command = [str(script)] if script.exists() else [
-        sys.executable, "-c", "from cds.cli import main; main()"]
-    env = {
-        **os.environ,
-        "CDS_DATABASE_URL": database_url or f"sqlite:///{workdir / f'{name}.sqlite3'}",
-        "CDS_LOG_LEVEL": "WARNING",
-    }
-    with (workdir / f"{name}.log").open("wb") as log:
-        return subprocess.Popen(
-            [*command, "serve", "--no-auth", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(workers)],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )
-
-
-def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """Kill whatever is left of a server's process group (it has its own session)."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
 
 
 def children(pid: int) -> list[int]:
@@ -129,14 +93,6 @@ def socket_inodes(pid: int) -> set[str]:
         if target.startswith("socket:["):
             inodes.add(target[len("socket:["):-1])
     return inodes
-
-
-def get(port: int, path: str, timeout: float = 2.0) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
 
 
 @dataclass
