@@ -11,7 +11,8 @@
     │   ├── UnknownCard           404     unknown-card
     │   ├── PrefetchUnavailable   412     prefetch-unavailable
     │   ├── URITooLong            414     uri-too-long         (these two are answered by
-    │   └── HeaderFieldsTooLarge  431     header-fields-too-large   the HTTP protocol itself)
+    │   ├── HeaderFieldsTooLarge  431     header-fields-too-large   the HTTP protocol itself)
+    │   └── ClientClosedRequest   499     client-closed-request     (the caller hung up)
     ├── AuthError                 401     unauthorized         (+ WWW-Authenticate)
     ├── RulePackError             --      (load/compile time: never reaches an EHR)
     ├── TerminologyError          --      (`cds terminology import`: a source it cannot read)
@@ -99,6 +100,16 @@ class URITooLong(RequestError):
 class HeaderFieldsTooLarge(RequestError):
     status = 431
     reason = "header-fields-too-large"
+
+
+class ClientClosedRequest(RequestError):
+    """The client closed the connection before its request was read (nginx's 499).
+
+    Not a failure of the service: logged at INFO and counted under its own reason.
+    """
+
+    status = 499
+    reason = "client-closed-request"
 
 
 class AuthError(CDSError):

@@ -1,5 +1,6 @@
 """`cds serve` over real sockets: a request head over the limits is answered 414/431 before the
-app runs; huge or slow heads neither stall other requests nor grow memory."""
+app runs; huge or slow heads neither stall other requests nor grow memory; a client that
+hangs up mid-body is logged and counted as 499, never as a server error."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 
 from tests.serving.support import cds_serve, free_port, get, stop_group
 
+SERVICE = "stress-pain-patient-view"
 MIB = 1024 * 1024
 
 
@@ -200,3 +203,28 @@ def test_six_clients_streaming_64_mib_headers_do_not_grow_memory(server: Server)
     assert statuses == [431] * 6
     assert server.rss_mib() - before < 30
 
+
+# ----------------------------------------------------------------------------- hang-ups
+
+
+def test_a_client_that_hangs_up_mid_body_is_logged_at_info_and_counted_as_499(
+    server: Server,
+) -> None:
+    body = json.dumps({"hook": "patient-view", "padding": "p" * 2000}).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(
+            f"POST /cds-services/{SERVICE} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body[:len(body) // 2])
+        time.sleep(0.2)  # the service is reading the body now
+    line = server.wait_for(lambda r: r["logger"] == "cds.access" and r.get("status") == 499)
+    assert line["level"] == "info"
+    assert line["reason"] == "client-closed-request"
+    assert line["service"] == SERVICE
+    assert "exception" not in line
+    assert not [r for r in server.records() if r["level"] in ("error", "critical")]
+    assert "Traceback" not in server.log_path.read_text()
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5) as resp:
+        metrics = resp.read().decode()
+    assert 'cds_errors_total{kind="client-closed-request"} 1.0' in metrics
+    assert 'kind="internal-error"' not in metrics and 'kind="http-500"' not in metrics
