@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from cds.api.auth import authenticate
 from cds.api.body import read_json_body
 from cds.api.errors import invalid_request, json_response
+from cds.api.openapi import FeedbackReceipt, request_body, responses
 from cds.api.runtime import runtime_of
 from cds.errors import InvalidRequest, UnknownService
 from cds.hooks.models import FeedbackRequest
@@ -18,7 +19,11 @@ from cds.logs import bind_call
 router = APIRouter()
 
 
-@router.post("/cds-services/{service_id}/feedback")
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    openapi_extra=request_body(FeedbackRequest),
+    responses=responses(FeedbackReceipt, 400, 401, 404, 413, 415, 500),
+)
 async def feedback(service_id: str, request: Request) -> Response:
     runtime = runtime_of(request)
     pack = runtime.packs.current()

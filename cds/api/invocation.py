@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from cds.api.auth import authenticate
 from cds.api.body import read_json_body
 from cds.api.errors import invalid_request
+from cds.api.openapi import request_body, responses
 from cds.api.runtime import ActivePack, Runtime, runtime_of
 from cds.errors import CDSError, HookMismatch, InvalidRequest, UnknownService
 from cds.fhir.collect import collect
@@ -70,7 +71,11 @@ def _card_records(cards: list[Any]) -> list[CardRecord]:
     return records
 
 
-@router.post("/cds-services/{service_id}")
+@router.post(
+    "/cds-services/{service_id}",
+    openapi_extra=request_body(HookRequest),
+    responses=responses(HookResponse, 400, 401, 404, 412, 413, 415, 500),
+)
 async def invoke(service_id: str, request: Request) -> Response:
     runtime = runtime_of(request)
     started = time.perf_counter()
