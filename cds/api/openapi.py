@@ -69,9 +69,9 @@ ERRORS: dict[int, str] = {
     414: "Request target over CDS_MAX_HEADER_LINE_BYTES (`uri-too-long`), answered before "
     "the request is read further.",
     415: "Content-Type is not application/json (`unsupported-media-type`).",
-    431: "A header field over CDS_MAX_HEADER_LINE_BYTES, or all of them over "
-    "CDS_MAX_HEADER_BYTES (`header-fields-too-large`), answered before the request is read "
-    "further.",
+    431: "A header field over CDS_MAX_HEADER_LINE_BYTES, or the head (request line and "
+    "header fields) over CDS_MAX_HEADER_BYTES (`header-fields-too-large`), answered before "
+    "the request is read further.",
     500: "The service failed (`internal-error`); the body never carries a traceback.",
     503: "Not ready: no rule pack loaded or the store unreachable.",
 }
