@@ -30,12 +30,11 @@ def json_log() -> Iterator[JsonLog]:
     """The service's JSON log lines, as configured for `cds serve`, captured."""
     stream = io.StringIO()
     root = logging.getLogger()
-    level = root.level
+    saved_level, saved_handlers = root.level, list(root.handlers)
     configure_logging("INFO", json=True, stream=stream)
     yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    for handler in [h for h in root.handlers if getattr(h, "_cds_handler", False)]:
-        root.removeHandler(handler)
-    root.setLevel(level)
+    root.handlers[:] = saved_handlers
+    root.setLevel(saved_level)
 
 
 class UnqueueableAudit(MemoryStore):
