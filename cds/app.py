@@ -20,9 +20,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from cds.api import discovery, feedback, health, invocation
 from cds.api.access_log import RequestObserverMiddleware
 from cds.api.blocking import BlockingGate
-from cds.api.errors import install_error_handlers
+from cds.api.errors import UnexpectedErrorMiddleware, install_error_handlers
+from cds.api.openapi import install_openapi
 from cds.api.runtime import Authenticator, PackSource, Runtime
 from cds.fhir.connections import FhirConnections
+from cds.hooks.models import FeedbackRequest, HookRequest
 from cds.metrics import Metrics, metrics_endpoint
 from cds.settings import Settings
 from cds.store.wiring import build_store, lifecycle
@@ -114,6 +116,7 @@ def create_app(
         title="Stress-pain CDS Hooks service",
         version="0.1.0",
         docs_url="/docs",
+        separate_input_output_schemas=False,  # see cds.api.openapi.install_openapi
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -124,8 +127,10 @@ def create_app(
     app.include_router(invocation.router)
     app.include_router(feedback.router)
     app.include_router(health.router)
+    install_openapi(app, request_models=(HookRequest, FeedbackRequest))
     app.add_route("/metrics", metrics_endpoint(metrics, packs.current), methods=["GET"],
                   include_in_schema=False)
+    app.add_middleware(UnexpectedErrorMiddleware)  # innermost: see its docstring
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

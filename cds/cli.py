@@ -42,6 +42,7 @@ def serve(
     """Start the CDS Hooks service (default http://127.0.0.1:8080/cds-services)."""
     from uvicorn.config import STARTUP_FAILURE
 
+    from cds.http_protocol import head_limited_protocol
     from cds.logs import configure_logging
     from cds.serving import PortUnavailableError
     from cds.serving import serve as run_service
@@ -82,6 +83,7 @@ def serve(
             log_config=None,
             access_log=False,
             proxy_headers=False,
+            http=head_limited_protocol(settings.max_header_bytes, settings.max_header_line_bytes),
         )
     except PortUnavailableError as exc:
         typer.secho(f"cds serve: {exc}", fg=typer.colors.RED, err=True)

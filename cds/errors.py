@@ -9,7 +9,10 @@
     │   ├── PayloadTooLarge       413     payload-too-large
     │   ├── UnknownService        404     unknown-service
     │   ├── UnknownCard           404     unknown-card
-    │   └── PrefetchUnavailable   412     prefetch-unavailable
+    │   ├── PrefetchUnavailable   412     prefetch-unavailable
+    │   ├── URITooLong            414     uri-too-long         (these two are answered by
+    │   ├── HeaderFieldsTooLarge  431     header-fields-too-large   the HTTP protocol itself)
+    │   └── ClientClosedRequest   499     client-closed-request     (the caller hung up)
     ├── AuthError                 401     unauthorized         (+ WWW-Authenticate)
     ├── StoreUnavailable          503     store-unavailable    (+ Retry-After; feedback only)
     ├── RulePackError             --      (load/compile time: never reaches an EHR)
@@ -88,6 +91,26 @@ class UnknownCard(RequestError):
 class PrefetchUnavailable(RequestError):
     status = 412
     reason = "prefetch-unavailable"
+
+
+class URITooLong(RequestError):
+    status = 414
+    reason = "uri-too-long"
+
+
+class HeaderFieldsTooLarge(RequestError):
+    status = 431
+    reason = "header-fields-too-large"
+
+
+class ClientClosedRequest(RequestError):
+    """The client closed the connection before its request was read (nginx's 499).
+
+    Not a failure of the service: logged at INFO and counted under its own reason.
+    """
+
+    status = 499
+    reason = "client-closed-request"
 
 
 class AuthError(CDSError):

@@ -30,6 +30,14 @@ class Settings(BaseSettings):
         "against <base>/cds-services/<id>; defaults to the URL the request arrived on.",
     )
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=1024, le=1024 * 1024,
+        description="The request head (request line and header lines); over it: 431.",
+    )
+    max_header_line_bytes: int = Field(
+        default=8 * 1024, ge=256, le=1024 * 1024,
+        description="The request target (414 over it) and each header field (431).",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     log_level: str = "INFO"
     log_json: bool = True

@@ -6,18 +6,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from cds.api.errors import json_response
+from cds.api.openapi import ERRORS, Health, Readiness, responses
 from cds.api.runtime import runtime_of
 
 router = APIRouter()
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses=responses(Health))
 async def healthz() -> Response:
     """Alive: the process answers HTTP."""
     return json_response({"status": "ok"})
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={
+    **responses(Readiness), 503: {"model": Readiness, "description": ERRORS[503]},
+})
 async def readyz(request: Request) -> Response:
     """Ready: a rule pack is loaded (and every readiness check registered by the store)."""
     runtime = runtime_of(request)
