@@ -15,6 +15,7 @@
     │   └── ClientClosedRequest   499     client-closed-request     (the caller hung up)
     ├── AuthError                 401     unauthorized         (+ WWW-Authenticate)
     ├── StoreUnavailable          503     store-unavailable    (+ Retry-After; feedback only)
+    ├── ReplayCheckUnavailable    503     replay-check-unavailable (+ Retry-After)
     ├── RulePackError             --      (load/compile time: never reaches an EHR)
     ├── TerminologyError          --      (`cds terminology import`: a source it cannot read)
     └── StoreError                --      (logged and counted; never fails a hook call)
@@ -137,6 +138,17 @@ class StoreUnavailable(CDSError):
     reason = "store-unavailable"
 
     def __init__(self, message: str, retry_after_s: int = 5) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+
+
+class ReplayCheckUnavailable(CDSError):
+    """503: the shared `jti` store cannot answer and the service is set to refuse calls it
+    cannot check (CDS_REPLAY_UNAVAILABLE=reject)."""
+
+    status = 503
+    reason = "replay-check-unavailable"
+
+    def __init__(self, message: str, retry_after_s: int = 2) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after_s)})
 
 

@@ -77,6 +77,23 @@ class Settings(BaseSettings):
         "flight; calls with a cached `kid` never wait.",
     )
     jti_cache_size: int = Field(default=100_000, ge=100, description="Replay cache bound.")
+    replay_store: Literal["auto", "memory", "redis", "database"] = Field(
+        default="auto",
+        description="Where the `jti`s of accepted tokens are remembered, so that a token is "
+        "accepted once by every process that shares it: `redis` (CDS_REDIS_URL), `database` "
+        "(the store's database), `memory` (this process only). `auto`: redis when "
+        "CDS_REDIS_URL is set, else the database when it is PostgreSQL or there are several "
+        "workers, else memory.",
+    )
+    replay_unavailable: Literal["reject", "accept"] = Field(
+        default="reject",
+        description="When the shared replay store cannot answer: `reject` refuses the call "
+        "with 503 (a token is never accepted unchecked), `accept` lets it through unchecked. "
+        "Either way each failure is logged.",
+    )
+    replay_timeout_ms: int = Field(default=500, ge=10, le=10_000)
+    redis_url: str | None = Field(
+        default=None, description="redis://host:6379/0 for the shared replay store.")
 
     # --- FHIR server fallback (prefetch) -----------------------------------------------
     fhir_server_allow: Annotated[list[str], NoDecode] = Field(
