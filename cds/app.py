@@ -83,7 +83,8 @@ def _build_packs(settings: Settings) -> PackSource:
     from cds.rules.reload import PackHolder
 
     return PackHolder.from_directory(
-        settings.rules_dir, strict=settings.fhir_validation == "strict"
+        settings.rules_dir, strict=settings.fhir_validation == "strict",
+        required_version=settings.pack_version,
     )
 
 
@@ -128,6 +129,9 @@ def create_app(
     if stop_auth is not None:
         runtime.extras.setdefault("on_shutdown", []).append(stop_auth)
     runtime.extras.setdefault("on_shutdown", []).append(runtime.fhir.aclose)
+    required = getattr(packs, "serves_required_version", None)
+    if settings.pack_version is not None and required is not None:
+        runtime.extras.setdefault("readiness", {})["packVersion"] = required
     if settings.reload:
         for stage, hooks in _hot_reload_hooks(packs).items():
             runtime.extras.setdefault(stage, []).extend(hooks)

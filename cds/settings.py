@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     # --- Rule pack ---------------------------------------------------------------------
     rules_dir: Path = BUNDLED_RULES_DIR
     reload: bool = False
+    pack_version: str | None = Field(
+        default=None,
+        description="The only rule pack version this replica may serve (a rollout pin): a "
+        "reload to another version is refused and /readyz is 503 while another one serves.",
+    )
     fhir_validation: Literal["fast", "strict"] = Field(
         default="fast",
         description="fast: typed extraction of the fields the rules use, bad resources "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from cds.api.blocking import BlockingGate
 from cds.api.errors import json_response
 from cds.api.openapi import ERRORS, Health, Readiness, responses
 from cds.api.runtime import runtime_of
@@ -28,7 +29,8 @@ async def readyz(request: Request) -> Response:
     checks: dict[str, bool] = {"rules": pack is not None}
     for name, check in runtime.extras.get("readiness", {}).items():
         try:
-            checks[name] = bool(await runtime.readiness_gate.run(f"readiness of {name}", check))
+            gate = runtime.readiness_gates.setdefault(name, BlockingGate(1, 1.0, queue=False))
+            checks[name] = bool(await gate.run(f"readiness of {name}", check))
         except Exception:  # a failing or hanging probe means not ready, never a 500
             checks[name] = False
     ready = all(checks.values())

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from cds.pipeline import CardFilter
 
 router = APIRouter()
+PACK_VERSION_HEADER = "X-CDS-Pack-Version"  # which pack answered: a rollout can be watched
 log = logging.getLogger("cds.api")
 EXTENSION_KEY = "org.stresspain.cds"
 
@@ -123,7 +124,8 @@ async def _evaluate(
     cards = evaluation.cards
     _audit(runtime, pack, service, hook_request, started, 200, evaluation=evaluation,
            cards=cards)
-    return Response(content=HookResponse(cards=cards).to_bytes(), media_type="application/json")
+    return Response(content=HookResponse(cards=cards).to_bytes(), media_type="application/json",
+                    headers={PACK_VERSION_HEADER: pack.version})
 
 
 def _suppression(suppressor: Suppressor, patient_id: str | None, now: datetime) -> CardFilter:
