@@ -21,8 +21,9 @@ def free_port() -> int:
 
 def cds_serve(port: int, workdir: Path, name: str, *, workers: int = 2,
               database_url: str | None = None, log_level: str = "WARNING",
-              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """`cds serve --no-auth` writing its output to `workdir/<name>.log`."""
+              env: dict[str, str] | None = None, host: str = "127.0.0.1",
+              auth: bool = False) -> subprocess.Popen[bytes]:
+    """`cds serve` (`--no-auth` unless `auth`) writing its output to `workdir/<name>.log`."""
     script = Path(sys.executable).with_name("cds")
     command = [str(script)] if script.exists() else [
         sys.executable, "-c", "from cds.cli import main; main()"]
@@ -34,8 +35,8 @@ def cds_serve(port: int, workdir: Path, name: str, *, workers: int = 2,
     }
     with (workdir / f"{name}.log").open("wb") as log:
         return subprocess.Popen(
-            [*command, "serve", "--no-auth", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(workers)],
+            [*command, "serve", *([] if auth else ["--no-auth"]), "--host", host,
+             "--port", str(port), "--workers", str(workers)],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )
 
