@@ -129,8 +129,10 @@ class ConditionSchema:
         if spec.kind == "list":
             return self._list_test(ftype, spec)
         hint, value, accept = self._value(ftype, spec)
-        operand = _object_or(ref("Ref"), value, "join {ref: binding.field}")
-        ops: Schema = {name: {"description": text, **operand} for name, text in OPERATORS.items()}
+        operand = self.defs.add(f"operand.{hint}",
+                                _object_or(ref("Ref"), value, "join {ref: binding.field}"))
+        ops: Schema = {name: {"description": text, "allOf": [operand]}
+                       for name, text in OPERATORS.items()}
         lists = self.refs_where(lambda v: isinstance(v, list) and all(map(accept, v)))
         values = {"type": "array", "items": value}
         ops["in"] = {"description": _IN, **({"anyOf": [values, {"enum": lists}]} if lists
