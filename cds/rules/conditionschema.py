@@ -158,14 +158,17 @@ class ConditionSchema:
             return "number", self.defs.add("number", _parameter_or(
                 ref(NUMBER_PARAMETER), {"type": "number"})), _is_number
         hint = "yes-no" if spec.choices == ("yes", "no") else f"{ftype.name}.{spec.name}"
-        allowed = list(spec.choices) or None
+        allowed: dict[str, str | None] | None = dict.fromkeys(spec.choices) or None
         if spec.name == "measure" and ftype.name in MEASURE_TYPES:
-            hint, measures = "measure", self.vocab.ids.get("measure")
-            allowed = list(measures) if measures is not None else None
+            hint, allowed = "measure", self.vocab.ids.get("measure")
         if allowed is not None:
             fits = allowed.__contains__
             refs = self.refs_where(lambda v: isinstance(v, str) and fits(v))
-            return hint, self.defs.add(hint, {"enum": allowed + refs}), fits
+            values: Schema = {"enum": [*allowed, *refs]}
+            if any(allowed.values()):
+                values["enumDescriptions"] = [*(t or "" for t in allowed.values()),
+                                              *(f"= {self.vocab.parameters[r]}" for r in refs)]
+            return hint, self.defs.add(hint, values), fits
         texts = self.refs_where(lambda v: isinstance(v, str))
         literal = {"type": "string", "pattern": "^[^@]|^$"}
         return "text", self.defs.add("text", _parameter_or({"enum": texts}, literal)
