@@ -1,0 +1,5 @@
+"""`python -m cds`: the `cds` command."""
+
+from cds.cli import main
+
+main()
