@@ -22,7 +22,8 @@ pick_python() {
 
 # ensure_venv runtime|test: install (or bring up to date) what that lock file lists, then the
 # project itself (editable). Skipped when the lock file, pyproject.toml and setup.py are
-# unchanged since the last install of that set.
+# unchanged since the last install of that set. pip prints only errors (-qq); the steps are
+# announced here.
 ensure_venv() {
     local set="$1"
     local lock="$ROOT/requirements/$set.lock"
@@ -39,12 +40,12 @@ ensure_venv() {
         return 0
     fi
     say "updating pip"
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    say "installing $(grep -c '^[a-zA-Z]' "$lock") packages from requirements/$set.lock" \
-        "(the first time takes a minute or two: durable-rules compiles its C engine)"
-    "$VENV/bin/python" -m pip install --quiet --require-hashes -r "$lock"
+    "$VENV/bin/python" -m pip install -qq --upgrade pip
+    say "installing requirements/$set.lock ($(grep -c '^[a-zA-Z]' "$lock") pinned packages;" \
+        "the first time takes a minute or two: durable-rules compiles its C engine)"
+    "$VENV/bin/python" -m pip install -qq --require-hashes -r "$lock"
     say "installing the service from $ROOT (editable)"
-    "$VENV/bin/python" -m pip install --quiet --no-deps -e "$ROOT"
+    "$VENV/bin/python" -m pip install -qq --no-deps -e "$ROOT"
     echo "$digest" >"$stamp"
     say "done: $VENV"
 }
