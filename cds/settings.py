@@ -12,7 +12,16 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-BUNDLED_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+
+def _bundled_rules_dir() -> Path:
+    """The rule pack shipped with the service: `cds/_pack` in an installed wheel (setup.py
+    puts rules/ there), else `rules/` beside the package in a source checkout."""
+    package = Path(__file__).resolve().parent
+    installed = package / "_pack"
+    return installed if installed.is_dir() else package.parent / "rules"
+
+
+BUNDLED_RULES_DIR = _bundled_rules_dir()
 
 
 class Settings(BaseSettings):
