@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from cds.examples.cli import example_command
 from cds.rules.cli import explain_command, rules_app
 from cds.store.cli import report_command
 from cds.terminology.cli import terminology_app
@@ -19,6 +20,25 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from cds.settings import Settings
+        from cds.version import version_text
+
+        typer.echo(version_text(Settings().rules_dir))
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                           help="Print the package version and the rule pack's, and exit")
+    ] = False,
+) -> None:
+    """Stress-pain CDS Hooks service: serve, check and test rule packs, explain decisions."""
 
 
 @app.command()
@@ -42,6 +62,7 @@ def serve(
     """Start the CDS Hooks service (default http://127.0.0.1:8080/cds-services)."""
     from uvicorn.config import STARTUP_FAILURE
 
+    from cds.http_protocol import head_limited_protocol
     from cds.logs import configure_logging
     from cds.serving import PortUnavailableError
     from cds.serving import serve as run_service
@@ -58,6 +79,10 @@ def serve(
             os.environ[key] = str(value)
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
+    if not (settings.rules_dir / "pack.yaml").is_file():
+        typer.secho(f"cds serve: no rule pack in {settings.rules_dir} (it has no pack.yaml); "
+                    "name one with --rules DIR or CDS_RULES_DIR", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
     if not settings.auth_enabled:
         typer.secho(
             "WARNING: authentication is OFF. Any caller can invoke this service. "
@@ -82,6 +107,7 @@ def serve(
             log_config=None,
             access_log=False,
             proxy_headers=False,
+            http=head_limited_protocol(settings.max_header_bytes, settings.max_header_line_bytes),
         )
     except PortUnavailableError as exc:
         typer.secho(f"cds serve: {exc}", fg=typer.colors.RED, err=True)
@@ -93,11 +119,12 @@ def serve(
 app.add_typer(rules_app, name="rules")
 app.add_typer(terminology_app, name="terminology")
 app.command("explain")(explain_command)
+app.command("example")(example_command)
 app.command("report")(report_command)
 
 
 def main() -> None:
     try:
-        app()
+        app(prog_name="cds")
     except KeyboardInterrupt:
         sys.exit(130)

@@ -9,9 +9,13 @@
     │   ├── PayloadTooLarge       413     payload-too-large
     │   ├── UnknownService        404     unknown-service
     │   ├── UnknownCard           404     unknown-card
-    │   └── PrefetchUnavailable   412     prefetch-unavailable
+    │   ├── PrefetchUnavailable   412     prefetch-unavailable
+    │   ├── URITooLong            414     uri-too-long         (these two are answered by
+    │   ├── HeaderFieldsTooLarge  431     header-fields-too-large   the HTTP protocol itself)
+    │   └── ClientClosedRequest   499     client-closed-request     (the caller hung up)
     ├── AuthError                 401     unauthorized         (+ WWW-Authenticate)
     ├── StoreUnavailable          503     store-unavailable    (+ Retry-After; feedback only)
+    ├── ReplayCheckUnavailable    503     replay-check-unavailable (+ Retry-After)
     ├── RulePackError             --      (load/compile time: never reaches an EHR)
     ├── TerminologyError          --      (`cds terminology import`: a source it cannot read)
     └── StoreError                --      (logged and counted; never fails a hook call)
@@ -90,6 +94,26 @@ class PrefetchUnavailable(RequestError):
     reason = "prefetch-unavailable"
 
 
+class URITooLong(RequestError):
+    status = 414
+    reason = "uri-too-long"
+
+
+class HeaderFieldsTooLarge(RequestError):
+    status = 431
+    reason = "header-fields-too-large"
+
+
+class ClientClosedRequest(RequestError):
+    """The client closed the connection before its request was read (nginx's 499).
+
+    Not a failure of the service: logged at INFO and counted under its own reason.
+    """
+
+    status = 499
+    reason = "client-closed-request"
+
+
 class AuthError(CDSError):
     """401. The message stays generic: why a token failed is logged, never told the caller."""
 
@@ -114,6 +138,17 @@ class StoreUnavailable(CDSError):
     reason = "store-unavailable"
 
     def __init__(self, message: str, retry_after_s: int = 5) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+
+
+class ReplayCheckUnavailable(CDSError):
+    """503: the shared `jti` store cannot answer and the service is set to refuse calls it
+    cannot check (CDS_REPLAY_UNAVAILABLE=reject)."""
+
+    status = 503
+    reason = "replay-check-unavailable"
+
+    def __init__(self, message: str, retry_after_s: int = 2) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after_s)})
 
 

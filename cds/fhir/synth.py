@@ -52,8 +52,8 @@ from cds.fhir.synth_resources import (
     questionnaire_response,
     referral,
 )
+from cds.settings import BUNDLED_RULES_DIR
 
-RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 DEFAULT_PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
     "observations": "Observation?patient={{context.patientId}}",
@@ -104,7 +104,7 @@ def _patient(given: dict[str, Any], now: datetime, patient_id: str) -> dict[str,
 def build_resources(given: dict[str, Any], now: datetime, patient_id: str = "example", *,
                     rules_dir: Path | None = None) -> list[dict[str, Any]]:
     """Every resource of `given` except draft orders (see build_draft_orders)."""
-    pack = _pack((rules_dir or RULES_DIR).resolve())
+    pack = _pack((rules_dir or BUNDLED_RULES_DIR).resolve())
     subject = {"reference": f"Patient/{patient_id}"}
     out = [_patient(given, now, patient_id)]
     for i, spec in enumerate(given.get("observations") or [], 1):
@@ -130,7 +130,7 @@ def build_resources(given: dict[str, Any], now: datetime, patient_id: str = "exa
 def build_draft_orders(given: dict[str, Any], now: datetime, patient_id: str = "example", *,
                        rules_dir: Path | None = None) -> list[dict[str, Any]]:
     """The draft orders of `given` (medications and referrals with draft: true)."""
-    pack = _pack((rules_dir or RULES_DIR).resolve())
+    pack = _pack((rules_dir or BUNDLED_RULES_DIR).resolve())
     subject = {"reference": f"Patient/{patient_id}"}
     out = [medication(spec, i, now, subject, draft=True, local=pack["local"])
            for i, spec in enumerate(given.get("medications") or [], 1) if spec.get("draft")]
@@ -166,7 +166,7 @@ def build_request(given: dict[str, Any], now: datetime, hook: str = "patient-vie
                   rules_dir: Path | None = None) -> dict[str, Any]:
     """A whole CDS Hooks request: context (with draftOrders for order hooks) and prefetch
     filled per the service's keys in rules/services.yaml."""
-    rules_dir = (rules_dir or RULES_DIR).resolve()
+    rules_dir = (rules_dir or BUNDLED_RULES_DIR).resolve()
     sid, prefetch_spec = _service(hook, service_id, rules_dir)
     resources = build_resources(given, now, patient_id, rules_dir=rules_dir)
     by_type: dict[str, list[dict[str, Any]]] = {}
@@ -201,5 +201,5 @@ def build_patient_data(given: dict[str, Any], now: datetime, hook: str = "patien
     request = build_request(given, now, hook, service_id, patient_id=patient_id,
                             rules_dir=rules_dir)
     return collect(request["prefetch"], request["context"], hook,
-                   _service(hook, service_id, (rules_dir or RULES_DIR).resolve())[0])
+                   _service(hook, service_id, (rules_dir or BUNDLED_RULES_DIR).resolve())[0])
 

@@ -2,7 +2,7 @@
 
     cds rules check [DIR]            every problem as file:line:col: message (exit 1 if any)
     cds rules test [DIR] [--rule R]  run the pack's test cases (exit 1 if one fails)
-    cds rules schema                 JSON Schema of rule files, for editors
+    cds rules schema [--rules DIR] [--out DIR]   JSON Schemas of the pack's files, for editors
     cds explain REQUEST.json         facts, notes, fired rules, cards, near misses
 
 DIR defaults to the configured pack (CDS_RULES_DIR, else the bundled rules/). A pack with
@@ -133,11 +133,28 @@ def test_command(
 
 
 @rules_app.command("schema")
-def schema_command() -> None:
-    """Print the JSON Schema of rule files (for editor validation)."""
-    from cds.rules.schema import rule_json_schema
+def schema_command(
+    rules: Annotated[Path | None, typer.Option(help="Rule pack directory", file_okay=False)
+                     ] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Write one schema per kind of pack file here (the pack's own: DIR/schemas)",
+        file_okay=False)] = None,
+) -> None:
+    """JSON Schemas of the pack's files, with the pack's ids (measures, value sets,
+    parameters, templates ...) as enums, for editors; without --out, the rule-file schema."""
+    from cds.rules.packschema import file_kind, kind_schema, render, write_schemas
+    from cds.rules.vocabulary import pack_vocabulary
 
-    typer.echo(json.dumps(rule_json_schema(), indent=2))
+    directory = _rules_dir(rules)
+    if not (directory / "pack.yaml").is_file():
+        typer.secho(f"cds rules schema: no rule pack in {directory} (no pack.yaml)",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    if out is None:
+        typer.echo(render(kind_schema(file_kind("rule"), pack_vocabulary(directory))), nl=False)
+        return
+    written = write_schemas(directory, out)
+    _console().print(f"wrote {len(written)} schemas to {out}", markup=False)
 
 
 def _fields(fact: dict[str, Any]) -> str:

@@ -55,8 +55,12 @@ class PackHolder:
 
     def __init__(self, evaluator: Evaluator | None, rules_dir: Path, *,
                  fact_config_loader: FactConfigLoader | None = None,
-                 strict: bool = False) -> None:
+                 strict: bool = False, required_version: str | None = None) -> None:
+        """`required_version`: the only pack version this replica may serve (a rollout pin):
+        a reload to any other version is refused, and `serves_required_version` says whether
+        the serving pack is it (readiness)."""
         self._evaluator = evaluator
+        self.required_version = required_version
         self.rules_dir = rules_dir
         self._loader = fact_config_loader
         self._strict = strict
@@ -68,13 +72,24 @@ class PackHolder:
     @classmethod
     def from_directory(cls, rules_dir: Path, *,
                        fact_config_loader: FactConfigLoader | None = None,
-                       strict: bool = False) -> PackHolder:
+                       strict: bool = False, required_version: str | None = None) -> PackHolder:
         """Load the pack now (raising on any problem): a service never starts broken.
         The pack's tests are not run at start-up; `cds rules test` and CI run them."""
         evaluator = build_evaluator(rules_dir, fact_config_loader=fact_config_loader,
                                     strict=strict, run_pack_tests=False)
         log.info("rule pack %s %s loaded from %s", evaluator.name, evaluator.version, rules_dir)
-        return cls(evaluator, rules_dir, fact_config_loader=fact_config_loader, strict=strict)
+        if required_version is not None and evaluator.version != required_version:
+            log.error("rule pack %s is not the required version %s (CDS_PACK_VERSION): this "
+                      "replica reports not ready until the required pack is in %s",
+                      evaluator.version, required_version, rules_dir)
+        return cls(evaluator, rules_dir, fact_config_loader=fact_config_loader, strict=strict,
+                   required_version=required_version)
+
+    def serves_required_version(self) -> bool:
+        """True unless a version is required and the serving pack is another one."""
+        current = self._evaluator
+        return self.required_version is None or (
+            current is not None and current.version == self.required_version)
 
     def current(self) -> Evaluator | None:
         return self._evaluator
@@ -100,6 +115,9 @@ class PackHolder:
             except Exception as exc:  # never let a reload take the service down
                 log.exception("rule pack reload failed unexpectedly")
                 return self._refused([f"{type(exc).__name__}: {exc}"])
+            if self.required_version is not None and evaluator.version != self.required_version:
+                return self._refused([f"pack version {evaluator.version} is not the required "
+                                      f"version {self.required_version} (CDS_PACK_VERSION)"])
             old = self._evaluator
             self.swap(evaluator)
             log.info("rule pack reloaded: %s %s -> %s", evaluator.name,

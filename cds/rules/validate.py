@@ -21,7 +21,7 @@ from cds.suggest import hint, unknown
 GLOBAL_NAMES = frozenset({"matches", "params", "rule", "hook", "now", "patient_id",
                           "patient_ref"})
 _COMPARISONS = ("eq", "ne", "lt", "lte", "gt", "gte", "in")
-_MEASURE_TYPES = ("measure", "missing", "trend", "dose_response")
+MEASURE_TYPES = ("measure", "missing", "trend", "dose_response")
 
 
 def patterns_of(cond: Condition, origin: Origin) -> Iterator[tuple[Pattern, Origin]]:
@@ -93,7 +93,7 @@ class _PatternChecker:
                 return f"{name} is text; compare it with text, e.g. '{value:g}'"
             if spec.choices and test.op in ("eq", "ne", "in") and value not in spec.choices:
                 return f"{name} cannot be {value!r} {hint(str(value), spec.choices)}"
-            if (spec.name == "measure" and p.fact in _MEASURE_TYPES and self.measures is not None
+            if (spec.name == "measure" and p.fact in MEASURE_TYPES and self.measures is not None
                     and test.op in ("eq", "ne", "in") and value not in self.measures):
                 return unknown("measure", str(value), sorted(self.measures))
         return None
@@ -106,7 +106,7 @@ class _PatternChecker:
         vs = self.valuesets.get(vs_id)
         if vs is None:
             return unknown("value set", vs_id, sorted(self.valuesets))
-        kind = _VALUESET_KIND.get(p.fact, p.fact)
+        kind = VALUESET_KIND.get(p.fact, p.fact)
         if spec.name == "valuesets" and vs.applies_to and kind not in vs.applies_to:
             return (f"value set '{vs_id}' applies to {', '.join(sorted(vs.applies_to))} facts, "
                     f"not {p.fact}")
@@ -115,7 +115,7 @@ class _PatternChecker:
 
 # Fact types whose `valuesets` hold the value sets of another kind: an indication is a
 # condition (the reasonCode of an order).
-_VALUESET_KIND = {"indication": "condition"}
+VALUESET_KIND = {"indication": "condition"}
 
 
 def _join_problems(branch: Branch) -> Iterator[Problem]:
