@@ -31,6 +31,8 @@ from cds.settings import Settings
 from cds.store.wiring import build_store, lifecycle
 
 log = logging.getLogger("cds.app")
+LOGGED_PROBLEMS = 20
+STARTUP_FAILURE = 3  # uvicorn's exit status for an app that cannot start
 
 
 def _build_authenticator(settings: Settings, store: Any) -> Authenticator | None:
@@ -201,11 +203,18 @@ def __getattr__(name: str) -> Any:
     """`cds.app:app` builds the default app on first access (settings from CDS_* env)."""
     if name == "app":
         from cds.logs import configure_logging
+        from cds.rules.source import PackProblems
 
         settings = Settings()
         # Worker processes are spawned afresh: each sets up the JSON logs itself.
         configure_logging(settings.log_level, settings.log_json)
-        app = create_app(settings)
+        try:
+            app = create_app(settings)
+        except PackProblems as exc:  # the problems, not a traceback; the server stops
+            log.error("the rule pack in %s has %d problem(s) (cds rules check lists them); "
+                      "not starting:\n%s", settings.rules_dir, len(exc.problems),
+                      "\n".join(str(p) for p in exc.problems[:LOGGED_PROBLEMS]))
+            raise SystemExit(STARTUP_FAILURE) from None
         globals()["app"] = app
         tune_process_for_serving()
         return app
