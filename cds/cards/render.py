@@ -152,10 +152,10 @@ class _Builder:
                  ) -> Native | None:
         found = self.pack.templates.get(template)
         if found is None:
-            self.problems.append(self.origin.problem(
+            problem = self.origin.problem(
                 unknown("resource template", template, sorted(self.pack.templates)),
-                *path, "template").needing(
-                            f"templates/{template}.yaml"))
+                *path, "template")
+            self.problems.append(problem.needing(f"templates/{template}.yaml"))
             return None
         body = _Builder(self.pack, found.origin, self.problems).native(found.body)
         values = self.native(dict(with_), *path, "with")
@@ -204,10 +204,9 @@ def compile_card(pack: Pack, rule: Rule, origin: Origin) -> tuple[CompiledCard, 
     for i, rid in enumerate(spec.overrideReasons):
         found = pack.override_reasons.get(rid)
         if found is None:
-            b.problems.append(origin.problem(
-                unknown("override reason", rid, pack.override_reasons), "card",
-                "overrideReasons", i,
-            ).needing("override-reasons.yaml"))
+            problem = origin.problem(unknown("override reason", rid, pack.override_reasons),
+                                     "card", "overrideReasons", i)
+            b.problems.append(problem.needing("override-reasons.yaml"))
         else:
             reasons.append(Coding(system=found.system, code=found.code, display=found.display))
     src = rule.source

@@ -23,7 +23,7 @@ from cds.hooks.models import SUMMARY_MAX
 from cds.rules.cardcheck import card_problems
 from cds.rules.compiler import compile_pack
 from cds.rules.pack import FactConfigLoader, LoadedTests, Pack, read_pack, without_consequences
-from cds.rules.source import Problem
+from cds.rules.source import PathItem, Problem
 from cds.rules.validate import condition_problems
 from cds.suggest import hint, unknown
 
@@ -86,28 +86,27 @@ def _card_policy_problems(pack: Pack) -> Iterator[Problem]:
     policy, origin = pack.card_policy, pack.card_policy_origin
     problems = {loaded.rule.problem for loaded in pack.rules if loaded.rule.problem}
     known = sorted(problems)
+
+    def missing(key: str, message: str, *at: PathItem, valid: list[str] = known) -> Problem:
+        return origin.problem(f"{message} {hint(key, valid)}", *at).needing(f"problem {key}")
+
     for bid, bundle in policy.bundles.items():
         for i, key in enumerate(bundle.problems):
             if key not in problems:
-                yield origin.problem(f"bundle '{bid}': no rule has problem '{key}' "
-                                     f"{hint(key, known)}", "bundles", bid, "problems",
-                                     i).needing(f"problem {key}")
+                yield missing(key, f"bundle '{bid}': no rule has problem '{key}'",
+                              "bundles", bid, "problems", i)
     for i, key in enumerate(policy.safety):
         if key not in problems and key not in policy.bundles:
-            yield origin.problem(f"'{key}' is neither a rule's problem nor a bundle "
-                                 f"{hint(key, [*known, *policy.bundles])}", "safety",
-                                 i).needing(f"problem {key}")
+            yield missing(key, f"'{key}' is neither a rule's problem nor a bundle", "safety",
+                          i, valid=[*known, *policy.bundles])
     if policy.indicators is not None:
         for i, finding in enumerate(policy.indicators.critical):
             if finding.problem not in problems:
-                yield origin.problem(f"no rule has problem '{finding.problem}' "
-                                     f"{hint(finding.problem, known)}", "indicators",
-                                     "critical", i, "problem").needing(
-                                         f"problem {finding.problem}")
+                yield missing(finding.problem, f"no rule has problem '{finding.problem}'",
+                              "indicators", "critical", i, "problem")
         for i, key in enumerate(policy.indicators.info):
             if key not in problems:
-                yield origin.problem(f"no rule has problem '{key}' {hint(key, known)}",
-                                     "indicators", "info", i).needing(f"problem {key}")
+                yield missing(key, f"no rule has problem '{key}'", "indicators", "info", i)
 
 
 def pack_problems(pack: Pack) -> list[Problem]:

@@ -25,17 +25,15 @@ def resolve_params(node: Any, params: dict[str, Any], doc: SourceDoc,
                                           "(write @group.name)"))
         return node
     value: Any = params
-    parts = node[1:].split(".")
-    for depth, part in enumerate(parts):
+    walked = "@"  # the groups found so far: "@", "@pain.", ...
+    for part in node[1:].split("."):
         if not isinstance(value, dict) or part not in value:
-            prefix = "@" + ".".join(parts[:depth])
-            valid = [f"{prefix}{'.' if depth else ''}{k}" for k in value] \
-                if isinstance(value, dict) else []
-            wrong = "@" + ".".join(parts[:depth + 1])
-            problems.append(doc.problem(path, unknown("parameter", wrong, valid))
-                            .needing("parameters.yaml"))
+            valid = [f"{walked}{k}" for k in value] if isinstance(value, dict) else []
+            problem = doc.problem(path, unknown("parameter", walked + part, valid))
+            problems.append(problem.needing("parameters.yaml"))
             return node
         value = value[part]
+        walked += f"{part}."
     if isinstance(value, dict):
         problems.append(doc.problem(path, f"parameter {node} is a group, not a value"))
         return node
