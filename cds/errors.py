@@ -14,8 +14,9 @@
     │   ├── HeaderFieldsTooLarge  431     header-fields-too-large   the HTTP protocol itself)
     │   └── ClientClosedRequest   499     client-closed-request     (the caller hung up)
     ├── AuthError                 401     unauthorized         (+ WWW-Authenticate)
-    ├── StoreUnavailable          503     store-unavailable    (+ Retry-After; feedback only)
-    ├── ReplayCheckUnavailable    503     replay-check-unavailable (+ Retry-After)
+    ├── TryAgainLater             503     (+ Retry-After)
+    │   ├── StoreUnavailable      503     store-unavailable    (feedback only)
+    │   └── ReplayCheckUnavailable 503    replay-check-unavailable
     ├── RulePackError             --      (load/compile time: never reaches an EHR)
     ├── TerminologyError          --      (`cds terminology import`: a source it cannot read)
     └── StoreError                --      (logged and counted; never fails a hook call)
@@ -130,26 +131,32 @@ class AuthError(CDSError):
         super().__init__(message, details, headers or challenge)
 
 
-class StoreUnavailable(CDSError):
-    """503: feedback cannot be stored or checked now (the database is away, or the card's
-    audit record is still on its way to it). The EHR may send the same feedback again."""
+class TryAgainLater(CDSError):
+    """503 with Retry-After: the service cannot answer this request now, and the same
+    request may be sent again."""
 
     status = 503
-    reason = "store-unavailable"
+    reason = "unavailable"
 
     def __init__(self, message: str, retry_after_s: int = 5) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after_s)})
 
 
-class ReplayCheckUnavailable(CDSError):
-    """503: the shared `jti` store cannot answer and the service is set to refuse calls it
-    cannot check (CDS_REPLAY_UNAVAILABLE=reject)."""
+class StoreUnavailable(TryAgainLater):
+    """Feedback cannot be stored or checked now (the database is away, or the card's audit
+    record is still on its way to it)."""
 
-    status = 503
+    reason = "store-unavailable"
+
+
+class ReplayCheckUnavailable(TryAgainLater):
+    """The shared `jti` store cannot answer and the service is set to refuse calls it cannot
+    check (CDS_REPLAY_UNAVAILABLE=reject)."""
+
     reason = "replay-check-unavailable"
 
     def __init__(self, message: str, retry_after_s: int = 2) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+        super().__init__(message, retry_after_s)
 
 
 class RulePackError(CDSError):

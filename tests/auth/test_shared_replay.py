@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,17 +20,8 @@ from cds.store.database import Database
 from cds.store.replay import DatabaseReplay
 from tests.api_support import OneCardPack, PackSource, patient_view_request
 from tests.auth.support import ISSUER, RecordingServer, SigningKey, claims, jwks, mint
+from tests.services import redis_server_url
 from tests.store.conftest import postgres_schema
-
-
-def _redis_url() -> str:
-    url = os.environ.get("CDS_TEST_REDIS_URL")
-    if url:
-        return url
-    if os.environ.get("CI") == "true":
-        pytest.fail("CI must test the shared replay store on Redis: CDS_TEST_REDIS_URL is not "
-                    "set (scripts/test.d/30-redis.sh sets it)")
-    pytest.skip("CDS_TEST_REDIS_URL is not set: run scripts/test to get a Redis")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -49,7 +39,7 @@ def _jti() -> str:
 
 @pytest.mark.redis
 async def test_replicas_sharing_redis_accept_a_token_once() -> None:
-    first, second = RedisReplay(_redis_url(), 1.0), RedisReplay(_redis_url(), 1.0)
+    first, second = RedisReplay(redis_server_url(), 1.0), RedisReplay(redis_server_url(), 1.0)
     jti, expires = _jti(), time.time() + 300
     try:
         assert await first.first_use("https://ehr", jti, expires) is True

@@ -31,6 +31,7 @@ from cds.fhir.synth import build_request
 from cds.serving import REUSEPORT_AVAILABLE
 from cds.settings import BUNDLED_RULES_DIR
 from tests.auth.support import ISSUER, SigningKey, claims, jwks, mint
+from tests.services import redis_server_url
 from tests.serving.processes import cds_serve, free_port, stop_group
 from tests.store.conftest import postgres_schema
 
@@ -46,15 +47,6 @@ REFRESH_MS = 500
 # PHQ-9 item 9 positive: R01, a card with override reasons.
 ITEM9 = {"patient": {"age": 70, "sex": "male"},
          "observations": [{"code": "44260-8", "answer": "LA6569-3", "days_ago": 1}]}
-
-
-def _redis_url() -> str:
-    url = os.environ.get("CDS_TEST_REDIS_URL")
-    if url:
-        return url
-    if os.environ.get("CI") == "true":
-        pytest.fail("CDS_TEST_REDIS_URL is not set (scripts/test.d/30-redis.sh sets it)")
-    pytest.skip("CDS_TEST_REDIS_URL is not set: run scripts/test to get a Redis")
 
 
 @dataclass
@@ -166,7 +158,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             "CDS_TRUSTED_ISSUERS": json.dumps({ISSUER: {"jwks_file":
                                                         str(tmp_path / "jwks.json")}}),
             "CDS_DATABASE_URL": database_url, "CDS_PSEUDONYM_KEY": "replica-test",
-            "CDS_REDIS_URL": _redis_url(), "CDS_REPLAY_STORE": "redis",
+            "CDS_REDIS_URL": redis_server_url(), "CDS_REPLAY_STORE": "redis",
             "CDS_SUPPRESSION_REFRESH_MS": str(REFRESH_MS), "CDS_RELOAD": "true",
         }
         replicas = []
