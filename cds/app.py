@@ -1,4 +1,5 @@
-"""The ASGI application: `create_app(settings)` wires the parts; `cds.app:app` is the default.
+"""The ASGI application: `create_app(settings)` wires the parts (`cds serve` runs it through
+`cds.serving.factory`).
 
 No logic lives here: routes are in cds/api, the pipeline in cds/pipeline.py, the rule pack
 in cds/rules, the store in cds/store.
@@ -6,9 +7,7 @@ in cds/rules, the store in cds/store.
 
 from __future__ import annotations
 
-import gc
 import logging
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -31,8 +30,6 @@ from cds.settings import Settings
 from cds.store.wiring import build_store, lifecycle
 
 log = logging.getLogger("cds.app")
-LOGGED_PROBLEMS = 20
-STARTUP_FAILURE = 3  # uvicorn's exit status for an app that cannot start
 
 
 def _build_authenticator(settings: Settings, store: Any) -> Authenticator | None:
@@ -177,45 +174,3 @@ def create_app(
     )
     app.add_middleware(RequestObserverMiddleware, metrics=metrics)
     return app
-
-
-def tune_process_for_serving() -> None:
-    """Interpreter settings for a process that serves the app for its life.
-
-    - What was built so far (libraries, the compiled pack) is frozen out of the cyclic
-      collector's reach, so full collections walk only what calls allocate (in-process, M
-      patient: p99.9 105 -> 21 ms), and the young generation is collected after 10,000 net
-      allocations instead of 700 (a call made about three young collections; nearly all it
-      allocates is freed by reference counting anyway).
-    - Threads switch after 1 ms instead of 5 ms. The audit writer thread gives up the GIL
-      at every database call; while hook calls keep the event loop busy, each time it then
-      waited up to the switch interval, and at 5 ms it wrote ~140 records/s against ~400
-      calls/s, so its queue filled and records were dropped.
-    """
-    gc.collect()
-    gc.freeze()
-    _young, middle, old = gc.get_threshold()
-    gc.set_threshold(10_000, middle, old)
-    sys.setswitchinterval(0.001)
-
-
-def __getattr__(name: str) -> Any:
-    """`cds.app:app` builds the default app on first access (settings from CDS_* env)."""
-    if name == "app":
-        from cds.logs import configure_logging
-        from cds.rules.source import PackProblems
-
-        settings = Settings()
-        # Worker processes are spawned afresh: each sets up the JSON logs itself.
-        configure_logging(settings.log_level, settings.log_json)
-        try:
-            app = create_app(settings)
-        except PackProblems as exc:  # the problems, not a traceback; the server stops
-            log.error("the rule pack in %s has %d problem(s) (cds rules check lists them); "
-                      "not starting:\n%s", settings.rules_dir, len(exc.problems),
-                      "\n".join(str(p) for p in exc.problems[:LOGGED_PROBLEMS]))
-            raise SystemExit(STARTUP_FAILURE) from None
-        globals()["app"] = app
-        tune_process_for_serving()
-        return app
-    raise AttributeError(name)

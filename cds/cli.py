@@ -64,8 +64,8 @@ def serve(
 
     from cds.http_protocol import head_limited_protocol
     from cds.logs import configure_logging
-    from cds.serving import PortUnavailableError
-    from cds.serving import serve as run_service
+    from cds.serving.workers import PortUnavailableError
+    from cds.serving.workers import serve as run_service
     from cds.settings import Settings
 
     # Flags become CDS_* variables so that every worker process builds the same Settings.
@@ -100,7 +100,8 @@ def serve(
             raise typer.Exit(2) from exc
     try:
         status = run_service(
-            "cds.app:app",
+            "cds.serving.factory:create_served_app",
+            factory=True,
             host=settings.host,
             port=settings.port,
             workers=settings.workers,

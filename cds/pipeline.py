@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from cds.cards.notes import EngineTextRenderer, card_meta
 from cds.cards.policy import apply_policy
 from cds.cards.render import CardRenderer, ResourceLookup
-from cds.facts.notes import DataNote
 from cds.hooks.models import Card
 from cds.hooks.services import ServiceCatalogue
+from cds.notes import DataNote
 from cds.rules.compiler import compile_pack
 from cds.rules.engine import Engine, Match
 from cds.rules.pack import Pack

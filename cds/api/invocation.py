@@ -21,12 +21,12 @@ from cds.api.errors import invalid_request
 from cds.api.openapi import request_body, responses
 from cds.api.runtime import ActivePack, Runtime, runtime_of
 from cds.errors import CDSError, HookMismatch, InvalidRequest, UnknownService
-from cds.facts.notes import DataNote
 from cds.fhir.collect import collect, draft_orders
 from cds.hooks.models import Card, HookRequest, HookResponse
 from cds.hooks.prefetch import resolve_prefetch
 from cds.hooks.services import ServiceDefinition
 from cds.logs import bind_call
+from cds.notes import DataNote
 from cds.store.interfaces import AuditRecord, CardRecord, Suppressor
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from cds.facts.codes import Code
 from cds.facts.config import FactConfig
-from cds.facts.notes import DataNote
+from cds.notes import DataNote
 
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 MIN_DAY = date(1900, 1, 1).toordinal() - EPOCH_ORDINAL

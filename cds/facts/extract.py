@@ -32,13 +32,13 @@ from cds.facts.medications import (
     medication_facts,
     medication_records,
 )
-from cds.facts.notes import DataNote
 from cds.facts.observations import observation
 from cds.facts.patient import patient_fact
 from cds.facts.questionnaires import questionnaire_response
 from cds.facts.readings import Reading
 from cds.facts.referrals import referral_fact
 from cds.fhir.collect import PatientData
+from cds.notes import DataNote
 
 _MEDICATIONS = frozenset({"MedicationRequest", "MedicationStatement"})
 _REFERRALS = frozenset({"ServiceRequest", "Procedure"})

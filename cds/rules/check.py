@@ -18,8 +18,8 @@ from jinja2 import TemplateSyntaxError
 
 from cds.cards.notes import EngineTextRenderer
 from cds.cards.templating import filter_pattern, known_filters, unknown_filters
-from cds.facts.notes import DataNote
 from cds.hooks.models import SUMMARY_MAX
+from cds.notes import DataNote
 from cds.rules.cardcheck import card_problems
 from cds.rules.compiler import compile_pack
 from cds.rules.pack import FactConfigLoader, LoadedTests, Pack, read_pack, without_consequences

@@ -28,7 +28,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from cds.fhir.synth import build_request
-from cds.serving import REUSEPORT_AVAILABLE
+from cds.serving.workers import REUSEPORT_AVAILABLE
 from cds.settings import BUNDLED_RULES_DIR
 from tests.auth.support import ISSUER, SigningKey, claims, jwks, mint
 from tests.services import redis_server_url
