@@ -22,11 +22,14 @@ from cds.api.blocking import BlockingGate
 from cds.api.errors import UnexpectedErrorMiddleware, install_error_handlers
 from cds.api.openapi import install_openapi
 from cds.api.runtime import Authenticator, PackSource, Runtime
-from cds.auth.replay import ReplayStore
+from cds.auth.jwt import JWTVerifier
+from cds.auth.replay import RedisReplay, ReplayGuard, ReplayStore
 from cds.fhir.connections import FhirConnections
 from cds.hooks.models import FeedbackRequest, HookRequest
 from cds.metrics import Metrics, metrics_endpoint
+from cds.serving.reload import PackHolder
 from cds.settings import Settings
+from cds.store.replay import DatabaseReplay
 from cds.store.wiring import build_store, lifecycle
 
 log = logging.getLogger("cds.app")
@@ -39,8 +42,6 @@ def _build_authenticator(settings: Settings, store: Any) -> Authenticator | None
             "service. Use this only for local development."
         )
         return None
-    from cds.auth.jwt import JWTVerifier
-
     if not settings.trusted_issuers:
         log.warning(
             "authentication is on but CDS_TRUSTED_ISSUERS is empty: every hook call will be "
@@ -51,8 +52,6 @@ def _build_authenticator(settings: Settings, store: Any) -> Authenticator | None
 
 def _build_replay(settings: Settings, store: Any) -> ReplayStore | None:
     """The shared `jti` store the settings ask for (None: this process's memory)."""
-    from cds.auth.replay import RedisReplay, ReplayGuard
-
     kind = settings.replay_store
     database = getattr(store, "database", None)
     if kind == "auto":
@@ -68,8 +67,6 @@ def _build_replay(settings: Settings, store: Any) -> ReplayStore | None:
     elif kind == "database":
         if database is None:
             raise ValueError("CDS_REPLAY_STORE=database needs the SQL store")
-        from cds.store.replay import DatabaseReplay
-
         replay, name = DatabaseReplay(database), "database"
     else:
         log.info("jti replay protection covers this process only (CDS_REPLAY_STORE=memory)")
@@ -79,8 +76,6 @@ def _build_replay(settings: Settings, store: Any) -> ReplayStore | None:
 
 
 def _build_packs(settings: Settings) -> PackSource:
-    from cds.rules.reload import PackHolder
-
     return PackHolder.from_directory(
         settings.rules_dir, strict=settings.fhir_validation == "strict",
         required_version=settings.pack_version,

@@ -9,10 +9,18 @@ from typing import Annotated
 
 import typer
 
+from cds.auth import IssuerConfigError
+from cds.auth.issuers import load_trusted_issuers
+from cds.authoring.cli import explain_command, rules_app
 from cds.examples.cli import example_command
-from cds.rules.cli import explain_command, rules_app
+from cds.http_protocol import head_limited_protocol
+from cds.logs import configure_logging
+from cds.serving.workers import PortUnavailableError
+from cds.serving.workers import serve as run_service
+from cds.settings import Settings
 from cds.store.cli import report_command
 from cds.terminology.cli import terminology_app
+from cds.version import version_text
 
 app = typer.Typer(
     name="cds",
@@ -24,9 +32,6 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from cds.settings import Settings
-        from cds.version import version_text
-
         typer.echo(version_text(Settings().rules_dir))
         raise typer.Exit()
 
@@ -62,12 +67,6 @@ def serve(
     """Start the CDS Hooks service (default http://127.0.0.1:8080/cds-services)."""
     from uvicorn.config import STARTUP_FAILURE
 
-    from cds.http_protocol import head_limited_protocol
-    from cds.logs import configure_logging
-    from cds.serving.workers import PortUnavailableError
-    from cds.serving.workers import serve as run_service
-    from cds.settings import Settings
-
     # Flags become CDS_* variables so that every worker process builds the same Settings.
     overrides = {
         "CDS_HOST": host, "CDS_PORT": port, "CDS_WORKERS": workers,
@@ -90,9 +89,6 @@ def serve(
             fg=typer.colors.RED, bold=True, err=True,
         )
     if settings.auth_enabled:
-        from cds.auth import IssuerConfigError
-        from cds.auth.issuers import load_trusted_issuers
-
         try:  # fail here, with the list of problems, rather than in every worker
             load_trusted_issuers(settings.trusted_issuers)
         except IssuerConfigError as exc:

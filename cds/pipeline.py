@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from cds.cards.notes import EngineTextRenderer, card_meta
 from cds.cards.policy import apply_policy
 from cds.cards.render import CardRenderer, ResourceLookup
+from cds.facts.extract import extract
 from cds.hooks.models import Card
 from cds.hooks.services import ServiceCatalogue
 from cds.notes import DataNote
@@ -46,12 +47,6 @@ class Evaluation:
     unresolved: list[tuple[str, str, str]] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # rules whose cards the budget held back
     template_errors: list[str] = field(default_factory=list)  # rules whose card templates failed
-
-
-def _extractor() -> Callable[..., Any]:
-    from cds.facts.extract import extract
-
-    return extract
 
 
 class Evaluator:
@@ -117,7 +112,7 @@ class Evaluator:
             return Evaluation([], [], [], list(data.notes),
                               {"total": (time.perf_counter() - started) * 1000.0})
         assert self.pack.fact_config is not None
-        extraction = _extractor()(data, self.pack.fact_config, now, strict=self.strict)
+        extraction = extract(data, self.pack.fact_config, now, strict=self.strict)
         notes = _unique([*data.notes, *extraction.notes])
         facts = list(extraction.facts)
         if not any(f.get("type") == "context" for f in facts):

@@ -1,7 +1,7 @@
 """Write the example CDS Hooks requests of this folder from the example patients.
 
 The patients are described in `cds/examples/patients.py` (the fixture shorthand of
-`cds.fhir.synth`, every time relative); here each becomes a complete, ready-to-send request
+`cds.authoring.synth`, every time relative); here each becomes a complete, ready-to-send request
 dated relative to the pinned moment `NOW`. To date one relative to today, use
 `cds example NAME`.
 
@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cards", action="store_true", help="print the cards, write nothing")
     args = parser.parse_args(argv)
     if args.cards:
+        from cds.authoring.check import load_pack
         from cds.fhir.collect import collect
         from cds.pipeline import Evaluator
-        from cds.rules.pack import load_pack
 
         evaluator = Evaluator(load_pack(HERE.parent / "rules"))
         for name, example in EXAMPLES.items():

@@ -6,7 +6,7 @@ others (`{{ gad7.value | num }}` is empty when the PHQ-9 branch fired). A condit
 variants, suggestions, actions and links) that compares a value the match does not have
 (`crcl.value < 30` when the branch bound no `crcl`) is false. Any other failure is a template
 error: `cds rules check` renders every template over sample facts of each branch and reports
-it (cds.rules.cardcheck); at run time the card renderer collects it (`collect_errors`), and
+it (cds.authoring.cardcheck); at run time the card renderer collects it (`collect_errors`), and
 the card is sent with its rule's title only (cds.cards.render).
 
 Resource templates keep types: a string leaf that is exactly one `{{ expression }}` yields

@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from cds.examples.patients import EXAMPLES, request_for
+
 
 def parse_when(text: str) -> datetime:
     """An ISO 8601 date (midnight UTC) or date-time (UTC unless it names its offset), in UTC."""
@@ -42,8 +44,6 @@ def example_command(
     ] = False,
 ) -> None:
     """Print an example CDS Hooks request, dated relative to now (or --now)."""
-    from cds.examples.patients import EXAMPLES, request_for
-
     if list_:
         width = max(map(len, EXAMPLES))
         for key, example in EXAMPLES.items():

@@ -1,4 +1,4 @@
-"""The example patients of fhir_examples/, in the fixture shorthand of `cds.fhir.synth`.
+"""The example patients of fhir_examples/, in the fixture shorthand of `cds.authoring.synth`.
 
 Every time is relative (`days_ago`), so one example can be dated at any moment:
 `request_for(name, now)` is the complete CDS Hooks request (context, draft orders for order
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cds.fhir.synth import build_request
+from cds.authoring.synth import build_request
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 SERVICES = {

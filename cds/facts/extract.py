@@ -38,6 +38,7 @@ from cds.facts.questionnaires import questionnaire_response
 from cds.facts.readings import Reading
 from cds.facts.referrals import referral_fact
 from cds.fhir.collect import PatientData
+from cds.fhir.strict import validate_resources
 from cds.notes import DataNote
 
 _MEDICATIONS = frozenset({"MedicationRequest", "MedicationStatement"})
@@ -169,8 +170,6 @@ def extract(data: PatientData, config: FactConfig, now: datetime, *,
     ctx.notes.extend(data.notes)
     resources, drafts = data.resources, data.draft_orders
     if strict:
-        from cds.fhir.strict import validate_resources  # heavy import, only when asked
-
         resources, found = validate_resources(resources)
         ctx.notes.extend(found)
         drafts, found = validate_resources(drafts)

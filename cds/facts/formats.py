@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 def vocab(name: str) -> dict[str, Any]:
     """`json_schema_extra` of a field whose values are ids drawn from the pack (`name` is a
-    vocabulary of cds.rules.vocabulary); on a list it applies to the items, on a mapping to
+    vocabulary of cds.authoring.vocabulary); on a list it applies to the items, on a mapping to
     the keys."""
     return {"x-vocab": name}
 

@@ -5,7 +5,7 @@
     (+ facts files)
 
 `read_pack` collects every problem it can find instead of stopping at the first;
-`load_pack` also runs the semantic checks (cds.rules.check) and raises `PackProblems` unless
+`cds.authoring.check.load_pack` also runs the semantic checks and raises `PackProblems` unless
 the pack is clean, so a pack that loads is a pack that `cds rules check` accepts.
 A file that does not load is one problem, not a cascade: problems that only follow from it
 (every "@pain.moderate" unknown after a slip in parameters.yaml, every test naming a rule
@@ -16,16 +16,16 @@ values here, before validation, so an unknown one is reported where it was writt
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from cds.errors import RulePackError
+from cds.facts.config import FactConfig, load_fact_config
 from cds.hooks.services import ServiceCatalogue
 from cds.rules.dnf import Origin
 from cds.rules.packfiles import (
@@ -48,11 +48,6 @@ from cds.rules.source import (
     validation_problems,
 )
 from cds.rules.testspec import RuleTests
-
-if TYPE_CHECKING:
-    from cds.facts.config import FactConfig
-
-log = logging.getLogger("cds.rules.pack")
 
 FactConfigLoader = Callable[[Path], "FactConfig"]
 M = TypeVar("M", bound=BaseModel)
@@ -301,25 +296,8 @@ def _read_tests(reader: _Reader, pack: Pack) -> None:
 
 def _read_fact_config(reader: _Reader, pack: Pack, loader: FactConfigLoader | None) -> None:
     if loader is None:
-        from cds.facts.config import load_fact_config
-
         loader = load_fact_config
     try:
         pack.fact_config = loader(pack.root)
     except RulePackError as exc:
         reader.problems.append(problem_from_error(exc, display_path(pack.root)))
-
-
-def load_pack(rules_dir: Path, fact_config_loader: FactConfigLoader | None = None) -> Pack:
-    """The pack in `rules_dir`, fully checked; raises `PackProblems` listing every error."""
-    from cds.rules.check import pack_problems
-
-    pack, problems = read_pack(rules_dir, fact_config_loader)
-    if pack is not None:
-        problems = without_consequences(problems + pack_problems(pack), pack)
-    errors = [p for p in problems if p.is_error]
-    if errors or pack is None:
-        raise PackProblems(errors)
-    for warning in problems:
-        log.warning("%s", warning)
-    return pack

@@ -12,7 +12,7 @@
           cards: [{rule: R02, indicator: info, summary_contains: "PHQ-9 12"}]
 
 A case gives its patient one of three ways: `given` (the fixture shorthand of
-cds.fhir.synth), `fixture` (a CDS Hooks request file, relative to the test file) or `facts`
+cds.authoring.synth), `fixture` (a CDS Hooks request file, relative to the test file) or `facts`
 (a list of facts, bypassing FHIR: for engine-level cases).
 """
 
@@ -33,7 +33,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from cds.facts.formats import vocab
-from cds.fhir.synth_spec import FactSpec, Given
+from cds.rules.synth_spec import FactSpec, Given
 
 Hook = Literal["patient-view", "order-select", "order-sign", "encounter-start",
                "encounter-discharge"]

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cds.rules.check import check_dir
-from cds.rules.pack import load_pack
+from cds.authoring.check import check_dir, load_pack
 from cds.rules.source import PackProblems
 from tests.rules.standin import FIXTURES, PACK, standin_fact_config
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from cds.app import create_app
-from cds.rules.reload import PackHolder
+from cds.serving.reload import PackHolder
 from cds.settings import BUNDLED_RULES_DIR, Settings
 from cds.store.interfaces import MemoryStore
 

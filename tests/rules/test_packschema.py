@@ -16,6 +16,16 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 from typer.testing import CliRunner
 
+from cds.authoring.cli import rules_app
+from cds.authoring.packschema import (
+    FILE_KINDS,
+    SCHEMA_DIR,
+    FileKind,
+    modeline,
+    pack_files,
+    pack_schemas,
+    render,
+)
 from cds.facts import instruments_yaml, measures_yaml, medications_yaml, valuesets
 from cds.facts.formats import (
     CodeEntry,
@@ -27,16 +37,6 @@ from cds.facts.formats import (
     PrefixEntry,
     TrendOverrides,
     ValueSetFile,
-)
-from cds.rules.cli import rules_app
-from cds.rules.packschema import (
-    FILE_KINDS,
-    SCHEMA_DIR,
-    FileKind,
-    modeline,
-    pack_files,
-    pack_schemas,
-    render,
 )
 from cds.rules.source import load_yaml
 from tests.rules.standin import FIXTURES, PACK, standin_fact_config

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from cds.authoring.check import load_pack
 from cds.cards import templating
 from cds.cards.templating import Scope, compile_condition, compile_native, num
 from cds.hooks.models import Card
 from cds.pipeline import Evaluator
-from cds.rules.pack import load_pack
 from tests.rules.conftest import copy_pack
 from tests.rules.standin import standin_fact_config
 

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from cds.fhir.synth import build_request
+from cds.authoring.synth import build_request
 from cds.serving.workers import REUSEPORT_AVAILABLE
 from cds.settings import BUNDLED_RULES_DIR
 from tests.auth.support import ISSUER, SigningKey, claims, jwks, mint

@@ -21,7 +21,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cds.rules.explain import Explanation
+from cds.authoring.check import check_dir
+from cds.authoring.explain import Explanation, explain_request
+from cds.authoring.packschema import file_kind, kind_schema, render, write_schemas
+from cds.authoring.testing import build_evaluator, run_tests
+from cds.authoring.vocabulary import pack_vocabulary
+from cds.errors import RequestError
+from cds.rules.pack import read_pack
+from cds.rules.source import PackProblems
+from cds.settings import Settings
 from cds.suggest import unknown
 
 rules_app = typer.Typer(name="rules", help="Check, test and describe rule packs.",
@@ -33,8 +41,6 @@ DirArg = Annotated[Path | None, typer.Argument(help="Rule pack directory", file_
 def _rules_dir(path: Path | None) -> Path:
     if path is not None:
         return path
-    from cds.settings import Settings
-
     return Settings().rules_dir
 
 
@@ -75,8 +81,6 @@ def _json(path: Path) -> Any:
 @rules_app.command("check")
 def check_command(rules: DirArg = None) -> None:
     """Check a pack: schema, facts, compilation, cards, tests; file:line:col per problem."""
-    from cds.rules.check import check_dir
-
     directory = _rules_dir(rules)
     problems = check_dir(directory)
     console = _console()
@@ -87,8 +91,6 @@ def check_command(rules: DirArg = None) -> None:
         console.print(f"[red]{len(errors)} error(s)[/red], {len(problems) - len(errors)} "
                       f"warning(s) in {directory}")
         raise typer.Exit(1)
-    from cds.rules.pack import read_pack
-
     pack, _ = read_pack(directory)
     assert pack is not None
     cases = sum(len(t.tests.cases) for t in pack.tests)
@@ -103,10 +105,6 @@ def test_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passing cases")] = False,
 ) -> None:
     """Run the pack's rule test cases (rules/tests/*.yaml)."""
-    from cds.rules.reload import build_evaluator
-    from cds.rules.source import PackProblems
-    from cds.rules.testing import run_tests
-
     console = _console()
     try:
         evaluator = build_evaluator(_rules_dir(rules), run_pack_tests=False)
@@ -142,9 +140,6 @@ def schema_command(
 ) -> None:
     """JSON Schemas of the pack's files, with the pack's ids (measures, value sets,
     parameters, templates ...) as enums, for editors; without --out, the rule-file schema."""
-    from cds.rules.packschema import file_kind, kind_schema, render, write_schemas
-    from cds.rules.vocabulary import pack_vocabulary
-
     directory = _rules_dir(rules)
     if not (directory / "pack.yaml").is_file():
         typer.secho(f"cds rules schema: no rule pack in {directory} (no pack.yaml)",
@@ -209,11 +204,6 @@ def explain_command(
                                                      "of the request's hook)")] = None,
 ) -> None:
     """Explain a decision: facts, data notes, fired rules, cards and near misses."""
-    from cds.errors import RequestError
-    from cds.rules.explain import explain_request
-    from cds.rules.reload import build_evaluator
-    from cds.rules.source import PackProblems
-
     console = _console()
     when = _time(now)
     body = _json(request)

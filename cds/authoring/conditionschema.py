@@ -13,10 +13,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from cds.authoring.validate import GLOBAL_NAMES, MEASURE_TYPES, VALUESET_KIND
+from cds.authoring.vocabulary import Vocabulary
 from cds.facts.catalogue import FACT_TYPES, FactField, FactType
 from cds.rules.schema import BINDING, JOIN
-from cds.rules.validate import GLOBAL_NAMES, MEASURE_TYPES, VALUESET_KIND
-from cds.rules.vocabulary import Vocabulary
 
 Schema = dict[str, Any]
 

@@ -19,13 +19,13 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cds.authoring.testing import build_evaluator
 from cds.errors import RulePackError
 from cds.pipeline import Evaluator
-from cds.rules.pack import FactConfigLoader, load_pack
+from cds.rules.pack import FactConfigLoader
 from cds.rules.source import PackProblems
-from cds.rules.testing import run_tests
 
-log = logging.getLogger("cds.rules.reload")
+log = logging.getLogger("cds.rules.reload")  # the name its log lines have always had
 LOGGED_PROBLEMS = 10  # a refusal logs this many problems (`cds rules check` lists them all)
 
 
@@ -34,20 +34,6 @@ class ReloadResult:
     swapped: bool
     version: str | None = None
     problems: list[str] = field(default_factory=list)
-
-
-def build_evaluator(rules_dir: Path, *, fact_config_loader: FactConfigLoader | None = None,
-                    strict: bool = False, run_pack_tests: bool = True) -> Evaluator:
-    """Load, check, compile and (by default) test a pack; raises RulePackError."""
-    evaluator = Evaluator(load_pack(rules_dir, fact_config_loader), strict=strict)
-    if run_pack_tests:
-        failed = [r for r in run_tests(evaluator) if not r.passed]
-        if failed:
-            lines = [f"{r.file}:{r.line}: test '{r.id}' failed: {'; '.join(r.failures)}"
-                     for r in failed]
-            raise RulePackError(f"{len(failed)} rule test case(s) failed:\n" + "\n".join(lines),
-                                details=lines)
-    return evaluator
 
 
 class PackHolder:

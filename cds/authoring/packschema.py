@@ -23,6 +23,13 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import CoreSchema
 
+from cds.authoring.conditionschema import (
+    NUMBER_PARAMETER,
+    ConditionSchema,
+    number_parameters,
+    ref,
+)
+from cds.authoring.vocabulary import Vocabulary, pack_vocabulary
 from cds.facts.formats import (
     InstrumentsFile,
     MeasuresFile,
@@ -31,17 +38,10 @@ from cds.facts.formats import (
     ValueSetFile,
 )
 from cds.hooks.services import ServiceCatalogue
-from cds.rules.conditionschema import (
-    NUMBER_PARAMETER,
-    ConditionSchema,
-    number_parameters,
-    ref,
-)
 from cds.rules.pack import FactConfigLoader
 from cds.rules.packfiles import CardPolicyFile, EngineTexts, OverrideReasonsFile, PackMeta
 from cds.rules.schema import Definitions, RuleFile
 from cds.rules.testspec import RuleTests
-from cds.rules.vocabulary import Vocabulary, pack_vocabulary
 
 Schema = dict[str, Any]
 DRAFT = "http://json-schema.org/draft-07/schema#"

@@ -6,26 +6,30 @@
     cards         templates, names, override reasons, summary length, FHIR (cardcheck.py)
     tests         rule test files refer to rules, hooks and fixtures that exist
 
-`load_pack` runs the same checks, so the service never loads a pack `check` rejects.
+`load_pack` reads a pack and runs the same checks, so the service never loads a pack `check`
+rejects.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 from jinja2 import TemplateSyntaxError
 
+from cds.authoring.cardcheck import card_problems
+from cds.authoring.validate import condition_problems
 from cds.cards.notes import EngineTextRenderer
 from cds.cards.templating import filter_pattern, known_filters, unknown_filters
 from cds.hooks.models import SUMMARY_MAX
 from cds.notes import DataNote
-from cds.rules.cardcheck import card_problems
 from cds.rules.compiler import compile_pack
 from cds.rules.pack import FactConfigLoader, LoadedTests, Pack, read_pack, without_consequences
-from cds.rules.source import PathItem, Problem
-from cds.rules.validate import condition_problems
+from cds.rules.source import PackProblems, PathItem, Problem
 from cds.suggest import hint, unknown
+
+log = logging.getLogger("cds.rules.pack")  # the name the pack's warnings have always had
 
 ENGINE_RULES = frozenset({"data-quality"})
 
@@ -128,3 +132,16 @@ def check_dir(rules_dir: Path, fact_config_loader: FactConfigLoader | None = Non
     if pack is not None:
         problems = without_consequences(problems + pack_problems(pack), pack)
     return sorted(set(problems))
+
+
+def load_pack(rules_dir: Path, fact_config_loader: FactConfigLoader | None = None) -> Pack:
+    """The pack in `rules_dir`, fully checked; raises `PackProblems` listing every error."""
+    pack, problems = read_pack(rules_dir, fact_config_loader)
+    if pack is not None:
+        problems = without_consequences(problems + pack_problems(pack), pack)
+    errors = [p for p in problems if p.is_error]
+    if errors or pack is None:
+        raise PackProblems(errors)
+    for warning in problems:
+        log.warning("%s", warning)
+    return pack

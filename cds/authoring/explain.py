@@ -16,7 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cds.authoring.pyeval import closest, full_matches
 from cds.errors import HookMismatch, InvalidRequest, UnknownService
+from cds.fhir.collect import collect
 from cds.hooks.models import HookRequest
 from cds.hooks.services import ServiceCatalogue
 from cds.pipeline import Evaluation, Evaluator
@@ -24,7 +26,6 @@ from cds.rules.compiler import CompiledRule
 from cds.rules.dnf import CPattern, JoinRef, Test
 from cds.rules.engine import Match
 from cds.rules.prepare import prepare
-from cds.rules.pyeval import closest, full_matches
 from cds.suggest import unknown
 
 _SYMBOL = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "in": "in",
@@ -175,8 +176,6 @@ def explain_request(evaluator: Evaluator, body: Any, now: datetime,
                     service_id: str | None = None) -> Explanation:
     """Evaluate a CDS Hooks request body exactly as the service would, and explain it;
     raises a `RequestError` (cds.errors) for a body or service the service would refuse."""
-    from cds.fhir.collect import collect
-
     request = _request(body)
     hook = request.hook
     service_id = _service(evaluator.services, hook, service_id)

@@ -2,11 +2,11 @@
 
 - every template compiles, with filters and tests that exist (cds.cards.render);
 - every name a template reads is known: bindings, `params.*` in parameters.yaml, fields of
-  the bound fact types, `with:` values (cds.rules.templatecheck), and every `with:` value is
+  the bound fact types, `with:` values (cds.authoring.templatecheck), and every `with:` value is
   read by its resource template;
 - override reasons and resource templates exist;
 - every template runs: for each branch of the rule's `when`, the card is rendered as the
-  renderer would for a match with sample facts of that branch (cds.rules.samples): variant
+  renderer would for a match with sample facts of that branch (cds.authoring.samples): variant
   conditions, then the summary, detail, suggestions, actions, resources and links in effect.
   A condition that fails is an error (one that compares a value the branch does not bind is
   false, as when serving); so is a text or resource that fails;
@@ -28,6 +28,9 @@ from typing import Any
 from jinja2 import UndefinedError
 from pydantic import ValidationError
 
+from cds.authoring.samples import branch_samples
+from cds.authoring.templatecheck import TemplateNames, parse, undeclared
+from cds.authoring.validate import binding_types
 from cds.cards.render import CardRenderer, CompiledCard, card_context
 from cds.cards.templating import (
     Native,
@@ -42,11 +45,8 @@ from cds.hooks.models import SUMMARY_MAX
 from cds.rules.dnf import Origin
 from cds.rules.engine import Match
 from cds.rules.pack import Pack
-from cds.rules.samples import branch_samples
 from cds.rules.schema import ActionSpec, Rule, SuggestionSpec
 from cds.rules.source import PathItem, Problem
-from cds.rules.templatecheck import TemplateNames, parse, undeclared
-from cds.rules.validate import binding_types
 from cds.suggest import unknown
 
 _NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,6 +1,6 @@
 """Run the pack's rule test cases (rules/tests/*.yaml) against an evaluator.
 
-A case's patient comes from `given` (fixture shorthand, cds.fhir.synth), `fixture` (a CDS
+A case's patient comes from `given` (fixture shorthand, cds.authoring.synth), `fixture` (a CDS
 Hooks request file) or `facts` (ready-made facts). The case passes when every expectation
 holds:
 
@@ -19,11 +19,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
+from cds.authoring.check import load_pack
+from cds.authoring.synth import build_patient_data
 from cds.cards.notes import card_meta
+from cds.errors import RulePackError
+from cds.fhir.collect import collect
 from cds.hooks.models import Card
 from cds.pipeline import Evaluation, Evaluator, context_fact
-from cds.rules.pack import LoadedTests
+from cds.rules.pack import FactConfigLoader, LoadedTests
 from cds.rules.packfiles import CardPolicyFile
 from cds.rules.testspec import CardExpect, Case
 
@@ -76,16 +81,12 @@ def evaluate_case(evaluator: Evaluator, loaded: LoadedTests, case: Case) -> Eval
             facts.append(context_fact(hook, service))
         return evaluator.evaluate_facts(facts, hook, now, patient_id="example",
                                         card_policy=policy)
-    from cds.fhir.collect import collect
-
     if case.fixture is not None:
         request = json.loads((loaded.path.parent / case.fixture).read_text(encoding="utf-8"))
         hook = str(request.get("hook", hook))
         data = collect(request.get("prefetch"), request.get("context") or {}, hook,
                        _service_for(evaluator, hook))
         return evaluator.evaluate(data, now, policy)
-    from cds.fhir.synth import build_patient_data
-
     data = build_patient_data(case.given or {}, now, hook, service,
                               rules_dir=evaluator.pack.root)
     return evaluator.evaluate(data, now, policy)
@@ -150,3 +151,17 @@ def run_tests(evaluator: Evaluator, rule: str | None = None) -> list[CaseResult]
     return [run_case(evaluator, loaded, index, case)
             for loaded, index, case in iter_cases(evaluator.pack.tests)
             if rule is None or loaded.tests.rule == rule]
+
+
+def build_evaluator(rules_dir: Path, *, fact_config_loader: FactConfigLoader | None = None,
+                    strict: bool = False, run_pack_tests: bool = True) -> Evaluator:
+    """Load, check, compile and (by default) test a pack; raises RulePackError."""
+    evaluator = Evaluator(load_pack(rules_dir, fact_config_loader), strict=strict)
+    if run_pack_tests:
+        failed = [r for r in run_tests(evaluator) if not r.passed]
+        if failed:
+            lines = [f"{r.file}:{r.line}: test '{r.id}' failed: {'; '.join(r.failures)}"
+                     for r in failed]
+            raise RulePackError(f"{len(failed)} rule test case(s) failed:\n" + "\n".join(lines),
+                                details=lines)
+    return evaluator

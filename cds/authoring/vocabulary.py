@@ -15,12 +15,12 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, meta
 
+from cds.authoring.check import ENGINE_RULES
+from cds.authoring.validate import GLOBAL_NAMES
 from cds.cards.templating import ENV
 from cds.facts.catalogue import FACT_TYPES
 from cds.hooks.services import SUPPORTED_HOOKS
-from cds.rules.check import ENGINE_RULES
 from cds.rules.pack import FactConfigLoader, Pack, ResourceTemplate, read_pack
-from cds.rules.validate import GLOBAL_NAMES
 
 Ids = dict[str, str | None]  # id -> its title (shown beside it when the editor completes)
 

@@ -40,10 +40,7 @@ from typing import Any
 
 import yaml
 
-from cds.facts.codes import LOINC
-from cds.facts.config import load_instruments, load_measures, local_codesystem
-from cds.fhir.collect import PatientData, collect
-from cds.fhir.synth_resources import (
+from cds.authoring.synth_resources import (
     condition,
     dispense,
     encounter,
@@ -52,6 +49,9 @@ from cds.fhir.synth_resources import (
     questionnaire_response,
     referral,
 )
+from cds.facts.codes import LOINC
+from cds.facts.config import load_instruments, load_measures, local_codesystem
+from cds.fhir.collect import PatientData, collect
 from cds.settings import BUNDLED_RULES_DIR
 
 DEFAULT_PREFETCH = {
