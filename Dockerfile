@@ -1,27 +1,31 @@
 # syntax=docker/dockerfile:1
-# Stage 1: build wheels (durable-rules compiles its C engine here, where gcc is).
+# Stage 1: build wheels of the locked runtime dependencies (durable-rules compiles its C
+# engine here, where gcc is) and of the service, whose wheel carries the rule pack.
 FROM python:3.12-slim AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc g++ make \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY requirements/runtime.lock requirements/
+RUN pip wheel --no-cache-dir --require-hashes --wheel-dir /wheels -r requirements/runtime.lock
+COPY pyproject.toml setup.py README.md LICENSE ./
 COPY cds ./cds
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+COPY rules ./rules
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
-# Stage 2: slim runtime with only the wheels and the rule pack; no compiler.
+# Stage 2: slim runtime with only those wheels; no compiler.
 FROM python:3.12-slim AS runtime
 RUN useradd --system --create-home --uid 10001 cds
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links=/wheels stress-pain-cds \
+RUN pip install --no-cache-dir --no-index --no-deps /wheels/*.whl \
+    && pip check \
     && rm -rf /wheels
 WORKDIR /app
-COPY rules ./rules
 RUN mkdir -p /app/data && chown cds:cds /app/data
 USER cds
+# The bundled rule pack is served; mount another and set CDS_RULES_DIR to serve that instead.
 ENV CDS_HOST=0.0.0.0 \
     CDS_PORT=8080 \
-    CDS_RULES_DIR=/app/rules \
     CDS_DATABASE_URL=sqlite:////app/data/cds.sqlite3 \
     PYTHONUNBUFFERED=1
 EXPOSE 8080

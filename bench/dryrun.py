@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from bench.machine import load_average, python_reference_ms
-from cds.dryrun.cli import run_dryrun
+from cds.dryrun.run import run_dryrun
 from cds.population.writer import BLOCK, generate
 
 RULES = Path(__file__).resolve().parents[1] / "rules"

@@ -60,7 +60,7 @@ class InProcessService:
         return await call(self.app, self.path, body)
 
     async def __aenter__(self) -> InProcessService:
-        from cds.app import tune_process_for_serving
+        from cds.serving.factory import tune_process_for_serving
 
         await self._lifespan.__aenter__()
         tune_process_for_serving()  # as `cds serve` sets up each worker

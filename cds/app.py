@@ -1,4 +1,5 @@
-"""The ASGI application: `create_app(settings)` wires the parts; `cds.app:app` is the default.
+"""The ASGI application: `create_app(settings)` wires the parts (`cds serve` runs it through
+`cds.serving.factory`).
 
 No logic lives here: routes are in cds/api, the pipeline in cds/pipeline.py, the rule pack
 in cds/rules, the store in cds/store.
@@ -6,9 +7,7 @@ in cds/rules, the store in cds/store.
 
 from __future__ import annotations
 
-import gc
 import logging
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -20,38 +19,66 @@ from fastapi.middleware.cors import CORSMiddleware
 from cds.api import discovery, feedback, health, invocation
 from cds.api.access_log import RequestObserverMiddleware
 from cds.api.blocking import BlockingGate
-from cds.api.errors import install_error_handlers
+from cds.api.errors import UnexpectedErrorMiddleware, install_error_handlers
+from cds.api.openapi import install_openapi
 from cds.api.runtime import Authenticator, PackSource, Runtime
+from cds.auth.jwt import JWTVerifier
+from cds.auth.replay import RedisReplay, ReplayGuard, ReplayStore
 from cds.fhir.connections import FhirConnections
+from cds.hooks.models import FeedbackRequest, HookRequest
 from cds.metrics import Metrics, metrics_endpoint
+from cds.serving.reload import PackHolder
 from cds.settings import Settings
+from cds.store.replay import DatabaseReplay
 from cds.store.wiring import build_store, lifecycle
 
 log = logging.getLogger("cds.app")
 
 
-def _build_authenticator(settings: Settings) -> Authenticator | None:
+def _build_authenticator(settings: Settings, store: Any) -> Authenticator | None:
     if not settings.auth_enabled:
         log.warning(
             "AUTHENTICATION IS OFF (CDS_AUTH=off / --no-auth): any caller can invoke this "
             "service. Use this only for local development."
         )
         return None
-    from cds.auth.jwt import JWTVerifier
-
     if not settings.trusted_issuers:
         log.warning(
             "authentication is on but CDS_TRUSTED_ISSUERS is empty: every hook call will be "
             "refused with 401 until an EHR issuer is configured"
         )
-    return JWTVerifier(settings)
+    return JWTVerifier(settings, replay=_build_replay(settings, store))
+
+
+def _build_replay(settings: Settings, store: Any) -> ReplayStore | None:
+    """The shared `jti` store the settings ask for (None: this process's memory)."""
+    kind = settings.replay_store
+    database = getattr(store, "database", None)
+    if kind == "auto":
+        shared_db = settings.database_url.startswith("postgresql") or settings.workers > 1
+        kind = ("redis" if settings.redis_url
+                else "database" if shared_db and database is not None else "memory")
+    timeout_s = settings.replay_timeout_ms / 1000.0
+    if kind == "redis":
+        if not settings.redis_url:
+            raise ValueError("CDS_REPLAY_STORE=redis needs CDS_REDIS_URL")
+        replay: ReplayStore = RedisReplay(settings.redis_url, timeout_s)
+        name = "redis"
+    elif kind == "database":
+        if database is None:
+            raise ValueError("CDS_REPLAY_STORE=database needs the SQL store")
+        replay, name = DatabaseReplay(database), "database"
+    else:
+        log.info("jti replay protection covers this process only (CDS_REPLAY_STORE=memory)")
+        return None
+    log.info("jti replay protection shared through the %s", name)
+    return ReplayGuard(replay, name, timeout_s, settings.replay_unavailable)
 
 
 def _build_packs(settings: Settings) -> PackSource:
-    from cds.rules.reload import PackHolder
-
     return PackHolder.from_directory(
-        settings.rules_dir, strict=settings.fhir_validation == "strict"
+        settings.rules_dir, strict=settings.fhir_validation == "strict",
+        required_version=settings.pack_version,
     )
 
 
@@ -86,7 +113,7 @@ def create_app(
         suppressor=store,
         fhir=FhirConnections(settings),
         authenticator=authenticator if authenticator is not None
-        else _build_authenticator(settings),
+        else _build_authenticator(settings, store),
         extras=lifecycle(store),
     )
     if clock is not None:
@@ -96,6 +123,9 @@ def create_app(
     if stop_auth is not None:
         runtime.extras.setdefault("on_shutdown", []).append(stop_auth)
     runtime.extras.setdefault("on_shutdown", []).append(runtime.fhir.aclose)
+    required = getattr(packs, "serves_required_version", None)
+    if settings.pack_version is not None and required is not None:
+        runtime.extras.setdefault("readiness", {})["packVersion"] = required
     if settings.reload:
         for stage, hooks in _hot_reload_hooks(packs).items():
             runtime.extras.setdefault(stage, []).extend(hooks)
@@ -114,6 +144,7 @@ def create_app(
         title="Stress-pain CDS Hooks service",
         version="0.1.0",
         docs_url="/docs",
+        separate_input_output_schemas=False,  # see cds.api.openapi.install_openapi
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -124,8 +155,10 @@ def create_app(
     app.include_router(invocation.router)
     app.include_router(feedback.router)
     app.include_router(health.router)
+    install_openapi(app, request_models=(HookRequest, FeedbackRequest))
     app.add_route("/metrics", metrics_endpoint(metrics, packs.current), methods=["GET"],
                   include_in_schema=False)
+    app.add_middleware(UnexpectedErrorMiddleware)  # innermost: see its docstring
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -136,38 +169,3 @@ def create_app(
     )
     app.add_middleware(RequestObserverMiddleware, metrics=metrics)
     return app
-
-
-def tune_process_for_serving() -> None:
-    """Interpreter settings for a process that serves the app for its life.
-
-    - What was built so far (libraries, the compiled pack) is frozen out of the cyclic
-      collector's reach, so full collections walk only what calls allocate (in-process, M
-      patient: p99.9 105 -> 21 ms), and the young generation is collected after 10,000 net
-      allocations instead of 700 (a call made about three young collections; nearly all it
-      allocates is freed by reference counting anyway).
-    - Threads switch after 1 ms instead of 5 ms. The audit writer thread gives up the GIL
-      at every database call; while hook calls keep the event loop busy, each time it then
-      waited up to the switch interval, and at 5 ms it wrote ~140 records/s against ~400
-      calls/s, so its queue filled and records were dropped.
-    """
-    gc.collect()
-    gc.freeze()
-    _young, middle, old = gc.get_threshold()
-    gc.set_threshold(10_000, middle, old)
-    sys.setswitchinterval(0.001)
-
-
-def __getattr__(name: str) -> Any:
-    """`cds.app:app` builds the default app on first access (settings from CDS_* env)."""
-    if name == "app":
-        from cds.logs import configure_logging
-
-        settings = Settings()
-        # Worker processes are spawned afresh: each sets up the JSON logs itself.
-        configure_logging(settings.log_level, settings.log_json)
-        app = create_app(settings)
-        globals()["app"] = app
-        tune_process_for_serving()
-        return app
-    raise AttributeError(name)

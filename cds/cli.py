@@ -9,11 +9,20 @@ from typing import Annotated
 
 import typer
 
+from cds.auth import IssuerConfigError
+from cds.auth.issuers import load_trusted_issuers
+from cds.authoring.cli import explain_command, rules_app
 from cds.dryrun.cli import dryrun_command
+from cds.examples.cli import example_command
+from cds.http_protocol import head_limited_protocol
+from cds.logs import configure_logging
 from cds.population.cli import population_app
-from cds.rules.cli import explain_command, rules_app
+from cds.serving.workers import PortUnavailableError
+from cds.serving.workers import serve as run_service
+from cds.settings import Settings
 from cds.store.cli import report_command
 from cds.terminology.cli import terminology_app
+from cds.version import version_text
 
 app = typer.Typer(
     name="cds",
@@ -21,6 +30,22 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text(Settings().rules_dir))
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                           help="Print the package version and the rule pack's, and exit")
+    ] = False,
+) -> None:
+    """Stress-pain CDS Hooks service: serve, check and test rule packs, explain decisions."""
 
 
 @app.command()
@@ -44,11 +69,6 @@ def serve(
     """Start the CDS Hooks service (default http://127.0.0.1:8080/cds-services)."""
     from uvicorn.config import STARTUP_FAILURE
 
-    from cds.logs import configure_logging
-    from cds.serving import PortUnavailableError
-    from cds.serving import serve as run_service
-    from cds.settings import Settings
-
     # Flags become CDS_* variables so that every worker process builds the same Settings.
     overrides = {
         "CDS_HOST": host, "CDS_PORT": port, "CDS_WORKERS": workers,
@@ -60,6 +80,10 @@ def serve(
             os.environ[key] = str(value)
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
+    if not (settings.rules_dir / "pack.yaml").is_file():
+        typer.secho(f"cds serve: no rule pack in {settings.rules_dir} (it has no pack.yaml); "
+                    "name one with --rules DIR or CDS_RULES_DIR", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
     if not settings.auth_enabled:
         typer.secho(
             "WARNING: authentication is OFF. Any caller can invoke this service. "
@@ -67,9 +91,6 @@ def serve(
             fg=typer.colors.RED, bold=True, err=True,
         )
     if settings.auth_enabled:
-        from cds.auth import IssuerConfigError
-        from cds.auth.issuers import load_trusted_issuers
-
         try:  # fail here, with the list of problems, rather than in every worker
             load_trusted_issuers(settings.trusted_issuers)
         except IssuerConfigError as exc:
@@ -77,13 +98,15 @@ def serve(
             raise typer.Exit(2) from exc
     try:
         status = run_service(
-            "cds.app:app",
+            "cds.serving.factory:create_served_app",
+            factory=True,
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
             log_config=None,
             access_log=False,
             proxy_headers=False,
+            http=head_limited_protocol(settings.max_header_bytes, settings.max_header_line_bytes),
         )
     except PortUnavailableError as exc:
         typer.secho(f"cds serve: {exc}", fg=typer.colors.RED, err=True)
@@ -95,6 +118,7 @@ def serve(
 app.add_typer(rules_app, name="rules")
 app.add_typer(terminology_app, name="terminology")
 app.command("explain")(explain_command)
+app.command("example")(example_command)
 app.command("report")(report_command)
 app.command("dryrun")(dryrun_command)
 app.add_typer(population_app, name="population")
@@ -102,6 +126,6 @@ app.add_typer(population_app, name="population")
 
 def main() -> None:
     try:
-        app()
+        app(prog_name="cds")
     except KeyboardInterrupt:
         sys.exit(130)

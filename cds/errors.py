@@ -9,9 +9,14 @@
     │   ├── PayloadTooLarge       413     payload-too-large
     │   ├── UnknownService        404     unknown-service
     │   ├── UnknownCard           404     unknown-card
-    │   └── PrefetchUnavailable   412     prefetch-unavailable
+    │   ├── PrefetchUnavailable   412     prefetch-unavailable
+    │   ├── URITooLong            414     uri-too-long         (these two are answered by
+    │   ├── HeaderFieldsTooLarge  431     header-fields-too-large   the HTTP protocol itself)
+    │   └── ClientClosedRequest   499     client-closed-request     (the caller hung up)
     ├── AuthError                 401     unauthorized         (+ WWW-Authenticate)
-    ├── StoreUnavailable          503     store-unavailable    (+ Retry-After; feedback only)
+    ├── TryAgainLater             503     (+ Retry-After)
+    │   ├── StoreUnavailable      503     store-unavailable    (feedback only)
+    │   └── ReplayCheckUnavailable 503    replay-check-unavailable
     ├── RulePackError             --      (load/compile time: never reaches an EHR)
     ├── TerminologyError          --      (`cds terminology import`: a source it cannot read)
     └── StoreError                --      (logged and counted; never fails a hook call)
@@ -90,6 +95,26 @@ class PrefetchUnavailable(RequestError):
     reason = "prefetch-unavailable"
 
 
+class URITooLong(RequestError):
+    status = 414
+    reason = "uri-too-long"
+
+
+class HeaderFieldsTooLarge(RequestError):
+    status = 431
+    reason = "header-fields-too-large"
+
+
+class ClientClosedRequest(RequestError):
+    """The client closed the connection before its request was read (nginx's 499).
+
+    Not a failure of the service: logged at INFO and counted under its own reason.
+    """
+
+    status = 499
+    reason = "client-closed-request"
+
+
 class AuthError(CDSError):
     """401. The message stays generic: why a token failed is logged, never told the caller."""
 
@@ -106,15 +131,32 @@ class AuthError(CDSError):
         super().__init__(message, details, headers or challenge)
 
 
-class StoreUnavailable(CDSError):
-    """503: feedback cannot be stored or checked now (the database is away, or the card's
-    audit record is still on its way to it). The EHR may send the same feedback again."""
+class TryAgainLater(CDSError):
+    """503 with Retry-After: the service cannot answer this request now, and the same
+    request may be sent again."""
 
     status = 503
-    reason = "store-unavailable"
+    reason = "unavailable"
 
     def __init__(self, message: str, retry_after_s: int = 5) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+
+
+class StoreUnavailable(TryAgainLater):
+    """Feedback cannot be stored or checked now (the database is away, or the card's audit
+    record is still on its way to it)."""
+
+    reason = "store-unavailable"
+
+
+class ReplayCheckUnavailable(TryAgainLater):
+    """The shared `jti` store cannot answer and the service is set to refuse calls it cannot
+    check (CDS_REPLAY_UNAVAILABLE=reject)."""
+
+    reason = "replay-check-unavailable"
+
+    def __init__(self, message: str, retry_after_s: int = 2) -> None:
+        super().__init__(message, retry_after_s)
 
 
 class RulePackError(CDSError):

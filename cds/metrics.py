@@ -8,8 +8,8 @@ ids, hook instances and card uuids never become labels.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -23,8 +23,32 @@ from prometheus_client import (
 from starlette.requests import Request
 from starlette.responses import Response
 
-if TYPE_CHECKING:
-    from cds.store.interfaces import AuditRecord
+
+class ObservedCard(Protocol):
+    """What the metrics read of a card that went out (a `cds.store.interfaces.CardRecord`)."""
+
+    @property
+    def rule_id(self) -> str: ...
+    @property
+    def indicator(self) -> str: ...
+
+
+class ObservedCall(Protocol):
+    """What the metrics read of one hook call (a `cds.store.interfaces.AuditRecord`, which
+    lives in a layer above this module)."""
+
+    @property
+    def service_id(self) -> str: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def latency_ms(self) -> float: ...
+    @property
+    def cards(self) -> Sequence[ObservedCard]: ...
+    @property
+    def template_errors(self) -> Sequence[str]: ...
+    @property
+    def unresolved(self) -> Sequence[tuple[str, str, str]]: ...
 
 # The spec asks for answers "on the order of 500 ms"; buckets resolve around that.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -50,6 +74,10 @@ class Metrics:
         self.cards = Counter(
             "cds_cards", "Cards sent to EHRs per rule and indicator",
             ["rule", "indicator"], registry=reg,
+        )
+        self.template_errors = Counter(
+            "cds_template_errors", "Cards whose templates failed while rendering (sent with "
+            "the rule's title only), per rule", ["rule"], registry=reg,
         )
         self.cards_suppressed = Counter(
             "cds_cards_suppressed", "Cards held back after a recent override, per rule",
@@ -84,12 +112,14 @@ class Metrics:
 
     # --- observations ------------------------------------------------------------------
 
-    def observe_call(self, record: AuditRecord) -> None:
+    def observe_call(self, record: ObservedCall) -> None:
         """One audited hook call: latency, status and the cards that went out."""
         self.hook_latency.labels(service=record.service_id).observe(record.latency_ms / 1000.0)
         self.hook_calls.labels(service=record.service_id, status=str(record.status)).inc()
         for card in record.cards:
             self.cards.labels(rule=card.rule_id or "-", indicator=card.indicator).inc()
+        for rule in record.template_errors:
+            self.template_errors.labels(rule=rule).inc()
         for system, code, _display in record.unresolved:
             self.unresolved_codes.labels(system=system, code=code).inc()
 

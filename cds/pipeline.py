@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 from cds.cards.notes import EngineTextRenderer, card_meta
 from cds.cards.policy import apply_policy
 from cds.cards.render import CardRenderer, ResourceLookup
-from cds.facts.notes import DataNote
+from cds.facts.extract import extract
 from cds.hooks.models import Card
 from cds.hooks.services import ServiceCatalogue
+from cds.notes import DataNote
 from cds.rules.compiler import compile_pack
 from cds.rules.engine import Engine, Match
 from cds.rules.pack import Pack
@@ -45,12 +46,7 @@ class Evaluation:
     # (system, code, display) of medication codes the pack could not resolve (fail-safe)
     unresolved: list[tuple[str, str, str]] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # rules whose cards the budget held back
-
-
-def _extractor() -> Callable[..., Any]:
-    from cds.facts.extract import extract
-
-    return extract
+    template_errors: list[str] = field(default_factory=list)  # rules whose card templates failed
 
 
 class Evaluator:
@@ -116,7 +112,7 @@ class Evaluator:
             return Evaluation([], [], [], list(data.notes),
                               {"total": (time.perf_counter() - started) * 1000.0})
         assert self.pack.fact_config is not None
-        extraction = _extractor()(data, self.pack.fact_config, now, strict=self.strict)
+        extraction = extract(data, self.pack.fact_config, now, strict=self.strict)
         notes = _unique([*data.notes, *extraction.notes])
         facts = list(extraction.facts)
         if not any(f.get("type") == "context" for f in facts):
@@ -143,7 +139,8 @@ class Evaluator:
         by_rule: dict[str, list[Match]] = {}
         for match in matches:
             by_rule.setdefault(match.rule, []).append(match)
-        cards = [self.renderer.render(rule_id, found, hook, now, patient_id, resources)
+        failed: list[str] = []
+        cards = [self.renderer.render(rule_id, found, hook, now, patient_id, resources, failed)
                  for rule_id, found in by_rule.items()]
         t2 = time.perf_counter()
         if keep is not None:
@@ -156,7 +153,8 @@ class Evaluator:
         return Evaluation(policy.cards, matches, facts, list(notes), {
             "evaluate": (t1 - t0) * 1000.0, "render": (t2 - t1) * 1000.0,
             "policy": (t3 - t2) * 1000.0},
-            left_out=[rule for card in policy.left_out for rule in _rules_of(card)])
+            left_out=[rule for card in policy.left_out for rule in _rules_of(card)],
+            template_errors=failed)
 
 
 def _rules_of(card: Card) -> list[str]:

@@ -12,7 +12,16 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-BUNDLED_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+
+def _bundled_rules_dir() -> Path:
+    """The rule pack shipped with the service: `cds/_pack` in an installed wheel (setup.py
+    puts rules/ there), else `rules/` beside the package in a source checkout."""
+    package = Path(__file__).resolve().parent
+    installed = package / "_pack"
+    return installed if installed.is_dir() else package.parent / "rules"
+
+
+BUNDLED_RULES_DIR = _bundled_rules_dir()
 
 
 class Settings(BaseSettings):
@@ -30,6 +39,14 @@ class Settings(BaseSettings):
         "against <base>/cds-services/<id>; defaults to the URL the request arrived on.",
     )
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=1024, le=1024 * 1024,
+        description="The request head (request line and header lines); over it: 431.",
+    )
+    max_header_line_bytes: int = Field(
+        default=8 * 1024, ge=256, le=1024 * 1024,
+        description="The request target (414 over it) and each header field (431).",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     log_level: str = "INFO"
     log_json: bool = True
@@ -37,6 +54,11 @@ class Settings(BaseSettings):
     # --- Rule pack ---------------------------------------------------------------------
     rules_dir: Path = BUNDLED_RULES_DIR
     reload: bool = False
+    pack_version: str | None = Field(
+        default=None,
+        description="The only rule pack version this replica may serve (a rollout pin): a "
+        "reload to another version is refused and /readyz is 503 while another one serves.",
+    )
     fhir_validation: Literal["fast", "strict"] = Field(
         default="fast",
         description="fast: typed extraction of the fields the rules use, bad resources "
@@ -69,6 +91,23 @@ class Settings(BaseSettings):
         "flight; calls with a cached `kid` never wait.",
     )
     jti_cache_size: int = Field(default=100_000, ge=100, description="Replay cache bound.")
+    replay_store: Literal["auto", "memory", "redis", "database"] = Field(
+        default="auto",
+        description="Where the `jti`s of accepted tokens are remembered, so that a token is "
+        "accepted once by every process that shares it: `redis` (CDS_REDIS_URL), `database` "
+        "(the store's database), `memory` (this process only). `auto`: redis when "
+        "CDS_REDIS_URL is set, else the database when it is PostgreSQL or there are several "
+        "workers, else memory.",
+    )
+    replay_unavailable: Literal["reject", "accept"] = Field(
+        default="reject",
+        description="When the shared replay store cannot answer: `reject` refuses the call "
+        "with 503 (a token is never accepted unchecked), `accept` lets it through unchecked. "
+        "Either way each failure is logged.",
+    )
+    replay_timeout_ms: int = Field(default=500, ge=10, le=10_000)
+    redis_url: str | None = Field(
+        default=None, description="redis://host:6379/0 for the shared replay store.")
 
     # --- FHIR server fallback (prefetch) -----------------------------------------------
     fhir_server_allow: Annotated[list[str], NoDecode] = Field(

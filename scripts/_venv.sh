@@ -1,7 +1,12 @@
-# Sourced by the other scripts: create .venv with a supported Python and install the project.
+# Sourced by the other scripts: create .venv with a supported Python and install the project
+# with the exact dependency versions of requirements/<set>.lock (runtime or test).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${CDS_VENV:-$ROOT/.venv}"
+
+say() {
+    echo "setup: $*" >&2
+}
 
 pick_python() {
     for candidate in python3.12 python3.11 python3; do
@@ -15,15 +20,32 @@ pick_python() {
     return 1
 }
 
+# ensure_venv runtime|test: install (or bring up to date) what that lock file lists, then the
+# project itself (editable). Skipped when the lock file, pyproject.toml and setup.py are
+# unchanged since the last install of that set. pip prints only errors (-qq); the steps are
+# announced here.
 ensure_venv() {
-    local extras="$1"
+    local set="$1"
+    local lock="$ROOT/requirements/$set.lock"
     if [ ! -x "$VENV/bin/python" ]; then
-        "$(pick_python)" -m venv "$VENV"
+        local python
+        python="$(pick_python)"
+        say "creating $VENV with $("$python" --version 2>&1)"
+        "$python" -m venv "$VENV"
     fi
-    local stamp="$VENV/.installed-$extras"
-    if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-        "$VENV/bin/python" -m pip install --quiet --upgrade pip
-        "$VENV/bin/python" -m pip install --quiet -e "$ROOT[$extras]"
-        touch "$stamp"
+    local stamp="$VENV/.installed-$set"
+    local digest
+    digest="$(cat "$lock" "$ROOT/pyproject.toml" "$ROOT/setup.py" | cksum)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
+        return 0
     fi
+    say "updating pip"
+    "$VENV/bin/python" -m pip install -qq --upgrade pip
+    say "installing requirements/$set.lock ($(grep -c '^[a-zA-Z]' "$lock") pinned packages;" \
+        "the first time takes a minute or two: durable-rules compiles its C engine)"
+    "$VENV/bin/python" -m pip install -qq --require-hashes -r "$lock"
+    say "installing the service from $ROOT (editable)"
+    "$VENV/bin/python" -m pip install -qq --no-deps -e "$ROOT"
+    echo "$digest" >"$stamp"
+    say "done: $VENV"
 }

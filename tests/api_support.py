@@ -62,6 +62,7 @@ class _Evaluation:
     timings_ms: dict[str, float] = field(default_factory=dict)
     unresolved: list[tuple[str, str, str]] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)
+    template_errors: list[str] = field(default_factory=list)
 
 
 class OneCardPack:

@@ -1,5 +1,9 @@
 """One middleware that observes every HTTP request once: an access-log line (method, route,
-status, latency; never headers or bodies) and, for error responses, the error counter."""
+status, latency; never headers or bodies) and, for error responses, the error counter.
+
+It also opens the request's log scope (`cds.logs.call_scope`): the hookInstance and service
+a route binds are on every line logged for the request, this access line included.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import time
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cds.logs import call_scope
 
 if TYPE_CHECKING:
     from cds.metrics import Metrics
@@ -33,17 +39,19 @@ class RequestObserverMiddleware:
                 status = message["status"]
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            state = scope.get("state", {})
-            reason = state.get("error_reason")
-            log.info(
-                "%s %s %s %.1fms",
-                scope["method"], scope["path"], status, (time.perf_counter() - started) * 1000,
-                extra={"status": status, "reason": reason,
-                       "hook_instance": state.get("hook_instance")},
-            )
-            if status >= 400 and self.metrics is not None:
-                # the reason the error handlers recorded, or the bare status
-                self.metrics.observe_error(str(reason or f"http-{status}"))
+        with call_scope():
+            try:
+                await self.app(scope, receive, send_wrapper)
+            finally:
+                self._observe(scope, status, started)
+
+    def _observe(self, scope: Scope, status: int, started: float) -> None:
+        reason = scope.get("state", {}).get("error_reason")
+        log.info(
+            "%s %s %s%s %.1fms", scope["method"], scope["path"], status,
+            f" ({reason})" if reason else "", (time.perf_counter() - started) * 1000,
+            extra={"status": status, "reason": reason},
+        )
+        if status >= 400 and self.metrics is not None:
+            # the reason the error handlers recorded, or the bare status
+            self.metrics.observe_error(str(reason or f"http-{status}"))

@@ -6,12 +6,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from cds.api.errors import json_response
+from cds.api.openapi import Services, responses
 from cds.api.runtime import runtime_of
 
 router = APIRouter()
 
 
-@router.get("/cds-services")
+@router.get("/cds-services", responses=responses(Services, 500))
 async def discovery(request: Request) -> Response:
     pack = runtime_of(request).packs.current()
     services = pack.services.services if pack is not None else []

@@ -9,19 +9,26 @@ from pydantic import ValidationError
 from cds.api.auth import authenticate
 from cds.api.body import read_json_body
 from cds.api.errors import invalid_request, json_response
+from cds.api.openapi import FeedbackReceipt, request_body, responses
 from cds.api.runtime import runtime_of
 from cds.errors import InvalidRequest, UnknownService
 from cds.hooks.models import FeedbackRequest
+from cds.logs import bind_call
 
 router = APIRouter()
 
 
-@router.post("/cds-services/{service_id}/feedback")
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    openapi_extra=request_body(FeedbackRequest),
+    responses=responses(FeedbackReceipt, 400, 401, 404, 413, 415, 500, 503),
+)
 async def feedback(service_id: str, request: Request) -> Response:
     runtime = runtime_of(request)
     pack = runtime.packs.current()
     if pack is None or pack.services.get(service_id) is None:
         raise UnknownService(f"no CDS service with id {service_id!r}")
+    bind_call(service=service_id)
     await authenticate(request, runtime)
     body = await read_json_body(request, runtime.settings.max_body_bytes)
     if not isinstance(body, dict):

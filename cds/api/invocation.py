@@ -18,19 +18,22 @@ from pydantic import ValidationError
 from cds.api.auth import authenticate
 from cds.api.body import read_json_body
 from cds.api.errors import invalid_request
+from cds.api.openapi import request_body, responses
 from cds.api.runtime import ActivePack, Runtime, runtime_of
 from cds.errors import CDSError, HookMismatch, InvalidRequest, UnknownService
-from cds.facts.notes import DataNote
 from cds.fhir.collect import collect, draft_orders
 from cds.hooks.models import Card, HookRequest, HookResponse
 from cds.hooks.prefetch import resolve_prefetch
 from cds.hooks.services import ServiceDefinition
+from cds.logs import bind_call
+from cds.notes import DataNote
 from cds.store.interfaces import AuditRecord, CardRecord, Suppressor
 
 if TYPE_CHECKING:
     from cds.pipeline import CardFilter
 
 router = APIRouter()
+PACK_VERSION_HEADER = "X-CDS-Pack-Version"  # which pack answered: a rollout can be watched
 log = logging.getLogger("cds.api")
 EXTENSION_KEY = "org.stresspain.cds"
 
@@ -73,17 +76,22 @@ def _card_records(cards: list[Any]) -> list[CardRecord]:
     return records
 
 
-@router.post("/cds-services/{service_id}")
+@router.post(
+    "/cds-services/{service_id}",
+    openapi_extra=request_body(HookRequest),
+    responses=responses(HookResponse, 400, 401, 404, 412, 413, 415, 500),
+)
 async def invoke(service_id: str, request: Request) -> Response:
     runtime = runtime_of(request)
     started = time.perf_counter()
     pack = runtime.packs.current()
     service = _service(pack, service_id)
     assert pack is not None
+    bind_call(service=service.id)
     await authenticate(request, runtime)
     body = await read_json_body(request, runtime.settings.max_body_bytes)
     hook_request = parse_hook_request(body, service)
-    request.state.hook_instance = str(hook_request.hookInstance)
+    bind_call(hookInstance=str(hook_request.hookInstance))
     try:
         response = await _evaluate(runtime, pack, service, hook_request, started)
     except CDSError as exc:
@@ -116,7 +124,8 @@ async def _evaluate(
     cards = evaluation.cards
     _audit(runtime, pack, service, hook_request, started, 200, evaluation=evaluation,
            cards=cards)
-    return Response(content=HookResponse(cards=cards).to_bytes(), media_type="application/json")
+    return Response(content=HookResponse(cards=cards).to_bytes(), media_type="application/json",
+                    headers={PACK_VERSION_HEADER: pack.version})
 
 
 def _suppression(suppressor: Suppressor, patient_id: str | None, now: datetime) -> CardFilter:
@@ -166,6 +175,7 @@ def _audit(
         error=error,
         unresolved=evaluation.unresolved if evaluation is not None else [],
         left_out=evaluation.left_out if evaluation is not None else [],
+        template_errors=evaluation.template_errors if evaluation is not None else [],
     )
     try:
         runtime.audit.record(record)

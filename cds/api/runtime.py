@@ -56,9 +56,8 @@ class Runtime:
     """"Now" for rule evaluation (lookbacks, ages); replaced to replay a pinned moment."""
     store_gate: BlockingGate = field(default_factory=lambda: BlockingGate(8, 3.0))
     """Feedback waits for the database through this: bounded, with a deadline."""
-    readiness_gate: BlockingGate = field(
-        default_factory=lambda: BlockingGate(1, 1.0, queue=False))
-    """One readiness probe at a time; a probe still hanging means not ready."""
+    readiness_gates: dict[str, BlockingGate] = field(default_factory=dict)
+    """Per readiness check: one probe at a time; a probe still hanging means not ready."""
 
 
 def runtime_of(request: Request) -> Runtime:

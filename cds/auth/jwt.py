@@ -27,7 +27,7 @@ from cds.auth.claims import check_times
 from cds.auth.errors import TokenRejected
 from cds.auth.issuers import PUBLIC_TEST_ISSUERS, Issuer, load_trusted_issuers
 from cds.auth.jwks import JWKSCache
-from cds.auth.replay import ReplayCache
+from cds.auth.replay import MemoryReplay, ReplayStore
 from cds.settings import Settings
 
 log = logging.getLogger("cds.auth")
@@ -95,7 +95,9 @@ class JWTVerifier:
         *,
         clock: Callable[[], float] = time.time,
         jwks: JWKSCache | None = None,
+        replay: ReplayStore | None = None,
     ) -> None:
+        """`replay`: where `jti`s are remembered (default: this process only)."""
         self._issuers = load_trusted_issuers(settings.trusted_issuers)
         for iss in sorted(set(self._issuers) & set(PUBLIC_TEST_ISSUERS)):
             log.warning(
@@ -115,7 +117,7 @@ class JWTVerifier:
             settings.jwks_refetch_min_seconds,
             settings.jwks_unknown_kid_wait_ms / 1000,
         )
-        self._replay = ReplayCache(settings.jti_cache_size, clock=clock)
+        self._replay: ReplayStore = replay or MemoryReplay(settings.jti_cache_size, clock)
 
     async def verify(self, authorization_header: str | None, audience: str) -> dict[str, Any]:
         token: str | None = None
@@ -134,8 +136,11 @@ class JWTVerifier:
         return claims
 
     async def aclose(self) -> None:
-        """Stop key-set fetches in flight (at shutdown)."""
+        """Stop key-set fetches in flight and close the replay store (at shutdown)."""
         await self._jwks.aclose()
+        close = getattr(self._replay, "aclose", None)
+        if close is not None:
+            await close()
 
     async def _verify(self, token: str, audience: str) -> dict[str, Any]:
         header = self._header(token)
@@ -150,7 +155,8 @@ class JWTVerifier:
         if not _audience_matches(claims["aud"], audience):
             raise TokenRejected("wrong-audience")
         self._check_tenant(claims, issuer)
-        if self._replay.seen(issuer.iss, claims["jti"], float(claims["exp"]) + self._skew):
+        if not await self._replay.first_use(issuer.iss, claims["jti"],
+                                            float(claims["exp"]) + self._skew):
             raise TokenRejected("replayed-jti")
         return claims
 

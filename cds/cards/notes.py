@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from cds.cards.templating import Scope, compile_text
-from cds.facts.notes import DataNote
 from cds.hooks.models import SUMMARY_MAX, Card, Coding, Source
+from cds.notes import DataNote
 from cds.rules.packfiles import EngineTexts
 
 EXTENSION_KEY = "org.stresspain.cds"

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from cds.cards.bundles import apply_budget, merge_cards
 from cds.cards.notes import EngineTextRenderer, card_meta
-from cds.facts.notes import DataNote
 from cds.hooks.models import Card, Suggestion
+from cds.notes import DataNote
 from cds.rules.packfiles import CardPolicyFile, IndicatorPolicy
 from cds.rules.schema import Rule
 

@@ -30,9 +30,14 @@ from cds.cards.templating import (
     Native,
     Scope,
     Text,
+    collect_errors,
     compile_condition,
     compile_native,
     compile_text,
+    filter_pattern,
+    known_filters,
+    template_strings,
+    unknown_filters,
 )
 from cds.hooks.models import SUMMARY_MAX, Action, Card, Coding, Link, Source, Suggestion
 from cds.rules.dnf import Origin
@@ -40,6 +45,7 @@ from cds.rules.engine import Match
 from cds.rules.pack import Pack
 from cds.rules.schema import CardSpec, Rule, SuggestionSpec
 from cds.rules.source import PathItem, Problem
+from cds.suggest import unknown
 
 # Finds a resource of the call by relative reference ("MedicationRequest/123").
 ResourceLookup = Callable[[str], "dict[str, Any] | None"]
@@ -100,7 +106,8 @@ class CompiledCard:
 
 @dataclass
 class _Builder:
-    """Compiles the templates of one rule, turning syntax errors into positioned problems."""
+    """Compiles the templates of one rule, turning syntax errors and unknown filters into
+    positioned problems."""
 
     pack: Pack
     origin: Origin
@@ -114,22 +121,41 @@ class _Builder:
                                                      f"(template line {exc.lineno})", *path))
             return None
 
+    def _known_filters(self, source: str, expression: bool, path: tuple[PathItem, ...],
+                       ) -> bool:
+        """Report each filter or test the template names that does not exist."""
+        missing = unknown_filters(source, expression)
+        for kind, name in missing:
+            self.problems.append(self.origin.problem(
+                unknown(kind, name, known_filters(kind)), *path,
+                near=filter_pattern(kind, name)))
+        return not missing
+
     def text(self, source: str, *path: PathItem) -> Text:
+        if not self._known_filters(source, False, path):
+            return lambda _scope: ""
         return self._guard(lambda: compile_text(source), path) or (lambda _scope: "")
 
     def cond(self, source: str | None, *path: PathItem) -> Condition:
+        if source is not None and not self._known_filters(source, True, path):
+            return lambda _scope: False
         return self._guard(lambda: compile_condition(source), path) or (lambda _scope: False)
 
     def native(self, node: Any, *path: PathItem) -> Native:
+        known = [self._known_filters(text, False, (*path, *at))
+                 for at, text in template_strings(node)]
+        if not all(known):
+            return lambda _scope: None
         return self._guard(lambda: compile_native(node), path) or (lambda _scope: None)
 
     def resource(self, template: str, with_: Mapping[str, Any], *path: PathItem,
                  ) -> Native | None:
         found = self.pack.templates.get(template)
         if found is None:
-            self.problems.append(self.origin.problem(
-                f"unknown resource template '{template}' (no templates/{template}.yaml)",
-                *path, "template"))
+            problem = self.origin.problem(
+                unknown("resource template", template, sorted(self.pack.templates)),
+                *path, "template")
+            self.problems.append(problem.needing(f"templates/{template}.yaml"))
             return None
         body = _Builder(self.pack, found.origin, self.problems).native(found.body)
         values = self.native(dict(with_), *path, "with")
@@ -178,9 +204,9 @@ def compile_card(pack: Pack, rule: Rule, origin: Origin) -> tuple[CompiledCard, 
     for i, rid in enumerate(spec.overrideReasons):
         found = pack.override_reasons.get(rid)
         if found is None:
-            b.problems.append(origin.problem(f"unknown override reason '{rid}' (not in "
-                                             "override-reasons.yaml)", "card",
-                                             "overrideReasons", i))
+            problem = origin.problem(unknown("override reason", rid, pack.override_reasons),
+                                     "card", "overrideReasons", i)
+            b.problems.append(problem.needing("override-reasons.yaml"))
         else:
             reasons.append(Coding(system=found.system, code=found.code, display=found.display))
     src = rule.source
@@ -219,8 +245,26 @@ class CardRenderer:
             self.problems.extend(problems)
 
     def render(self, rule_id: str, matches: list[Match], hook: str, now: datetime,
-               patient_id: str | None = None, resources: ResourceLookup | None = None) -> Card:
-        """`resources` finds the call's resources by reference, for `setStatus` updates."""
+               patient_id: str | None = None, resources: ResourceLookup | None = None,
+               failed: list[str] | None = None) -> Card:
+        """The rule's card; `resources` finds the call's resources by reference, for
+        `setStatus` updates. When a template of the card fails, the card is sent with its
+        rule's title only (nothing it shows can then come from a broken template), the
+        failure is logged with the rule id (never the patient's data) and the rule id is
+        appended to `failed` (the service counts these)."""
+        with collect_errors() as errors:
+            card = self._render(rule_id, matches, hook, now, patient_id, resources)
+        if not errors:
+            return card
+        kinds = ", ".join(sorted({type(e).__name__ for e in errors}))
+        log.error("rule %s: a card template failed (%s); the card is sent with its title "
+                  "only", rule_id, kinds)
+        if failed is not None:
+            failed.append(rule_id)
+        return _title_only(self.cards[rule_id], card)
+
+    def _render(self, rule_id: str, matches: list[Match], hook: str, now: datetime,
+                patient_id: str | None, resources: ResourceLookup | None) -> Card:
         compiled = self.cards[rule_id]
         rule = compiled.rule
         ctx = Scope(card_context(self.pack, rule, matches, hook, now, patient_id))
@@ -258,6 +302,16 @@ class CardRenderer:
                 "alsoFrom": [],
             }},
         )
+
+
+def _title_only(compiled: CompiledCard, card: Card) -> Card:
+    """The card of a rule whose templates failed: its title, its base indicator, the
+    static source, override reasons and the matched facts, nothing rendered."""
+    rule = compiled.rule
+    source = compiled.source if compiled.source_texts is None else Source(label=rule.title)
+    return card.model_copy(update={
+        "summary": rule.title, "detail": None, "indicator": rule.card.indicator,
+        "source": source, "suggestions": [], "selectionBehavior": None, "links": []})
 
 
 def render_resource(action: CompiledAction, ctx: Scope) -> Any:

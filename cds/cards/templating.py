@@ -2,8 +2,12 @@
 
 Missing bindings render as empty text rather than failing: a rule whose `when` has `any`
 branches binds only the names of the branch that matched, and its card text may mention the
-others (`{{ gad7.value | num }}` is empty when the PHQ-9 branch fired). Conditions (`when` of
-variants, suggestions and actions) that raise count as false.
+others (`{{ gad7.value | num }}` is empty when the PHQ-9 branch fired). A condition (`when` of
+variants, suggestions, actions and links) that compares a value the match does not have
+(`crcl.value < 30` when the branch bound no `crcl`) is false. Any other failure is a template
+error: `cds rules check` renders every template over sample facts of each branch and reports
+it (cds.authoring.cardcheck); at run time the card renderer collects it (`collect_errors`), and
+the card is sent with its rule's title only (cds.cards.render).
 
 Resource templates keep types: a string leaf that is exactly one `{{ expression }}` yields
 the expression's native value (a float stays a number in `doseQuantity.value`); other string
@@ -18,15 +22,15 @@ card) creates one context lazily, only if some template or call of the card need
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import functools
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from jinja2 import ChainableUndefined, Undefined
+from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
 from jinja2.parser import Parser
 from jinja2.runtime import Context, new_context
 from jinja2.sandbox import SandboxedEnvironment
@@ -40,23 +44,28 @@ _ERRORS: contextvars.ContextVar[list[Exception] | None] = contextvars.ContextVar
     "template_errors", default=None)
 
 
-@contextlib.contextmanager
-def collect_errors() -> Iterator[list[Exception]]:
-    """Collect template errors instead of logging them (`cds rules check` reports them)."""
-    errors: list[Exception] = []
-    token = _ERRORS.set(errors)
-    try:
-        yield errors
-    finally:
-        _ERRORS.reset(token)
+class collect_errors:  # lower case: it reads as a function, `with collect_errors() as e`
+    """Collect the template errors raised inside the block instead of logging them (the
+    card renderer, once per card, and `cds rules check` act on them). A class rather than a
+    generator-based context manager: it costs a fraction as much per card."""
+
+    __slots__ = ("errors", "_token")
+
+    def __enter__(self) -> list[Exception]:
+        self.errors: list[Exception] = []
+        self._token = _ERRORS.set(self.errors)
+        return self.errors
+
+    def __exit__(self, *_exc: object) -> None:
+        _ERRORS.reset(self._token)
 
 
 def _failed(exc: Exception, what: str) -> None:
     errors = _ERRORS.get()
     if errors is not None:
         errors.append(exc)
-    else:
-        log.error("%s: %s: %s", what, type(exc).__name__, exc)
+    else:  # the type only: an exception's text may quote a value of the patient's data
+        log.error("%s: %s", what, type(exc).__name__)
 
 
 def num(value: Any, digits: int = 1) -> str:
@@ -92,8 +101,52 @@ def make_environment() -> SandboxedEnvironment:
 ENV = make_environment()
 _GLOBALS = dict(ENV.globals)  # range, dict, namespace, ...: copied once, not per context
 _COMPILER = Compiler(ENV, _GLOBALS, text_leaf=lambda source: compile_text(source),
-                     expression_leaf=lambda source: _expression(source),
+                     expression_leaf=lambda source: compile_expression(source),
                      failed=lambda exc, what: _failed(exc, what))
+PACK_FILTERS = ("num", "days_after")
+_TEST = re.compile(r"\sis\s")
+
+
+@functools.lru_cache(maxsize=4096)
+def unknown_filters(source: str, expression: bool) -> tuple[tuple[str, str], ...]:
+    """("filter" or "test", name) of each filter and test the template names that the
+    environment lacks. Jinja rejects those only when it compiles them outside an `{% if %}`
+    and otherwise fails when they run; the pack loader rejects them all."""
+    if "|" not in source and not _TEST.search(source):
+        return ()
+    try:
+        ast = ENV.parse("{{ " + source + " }}" if expression else source)
+    except TemplateSyntaxError:
+        return ()  # reported when the template is compiled
+    found = [("filter", n.name) for n in ast.find_all(nodes.Filter) if n.name not in ENV.filters]
+    found += [("test", n.name) for n in ast.find_all(nodes.Test) if n.name not in ENV.tests]
+    return tuple(dict.fromkeys(found))
+
+
+def template_strings(node: Any, path: tuple[str | int, ...] = (),
+                     ) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """(path, text) of every string leaf of a resource template or `with:` mapping."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from template_strings(v, (*path, str(k)))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from template_strings(v, (*path, i))
+    elif isinstance(node, str):
+        yield path, node
+
+
+def filter_pattern(kind: str, name: str) -> str:
+    """A regular expression for where a template applies the filter (or test) `name`."""
+    if kind == "filter":
+        return rf"\|\s*{re.escape(name)}\b"
+    return rf"\bis\s+(?:not\s+)?{re.escape(name)}\b"
+
+
+def known_filters(kind: str) -> list[str]:
+    """The filters (or tests) templates may use: the pack's own first, then Jinja's."""
+    names = ENV.filters if kind == "filter" else ENV.tests
+    return [*(n for n in PACK_FILTERS if n in names), *sorted(set(names) - set(PACK_FILTERS))]
 
 
 class Scope:
@@ -143,8 +196,9 @@ def compile_text(source: str) -> Text:
 
 
 @functools.lru_cache(maxsize=4096)
-def _expression(source: str) -> Native:
-    """An expression as a function of the scope (its value may be Jinja's undefined)."""
+def compile_expression(source: str) -> Native:
+    """An expression as a function of the scope (its value may be Jinja's undefined; it
+    raises what the expression raises)."""
     template = ENV.compile_expression(source)._template  # syntax errors raise here
     try:
         return _COMPILER.expression(Parser(ENV, source, state="variable").parse_expression())
@@ -159,15 +213,19 @@ def _expression(source: str) -> Native:
 
 @functools.lru_cache(maxsize=4096)
 def compile_condition(source: str | None) -> Condition:
-    """A Jinja expression as a predicate; errors and undefined values are false."""
+    """A Jinja expression as a predicate: undefined values, and comparisons with them, are
+    false; any other failure is reported (`_failed`) and false."""
     if source is None:
         return lambda _scope: True
-    expression = _expression(source)
+    expression = compile_expression(source)
 
     def holds(scope: Scope) -> bool:
         try:
             return bool(expression(scope))
-        except Exception:
+        except UndefinedError:
+            return False
+        except Exception as exc:  # a condition must never fail a hook call
+            _failed(exc, "card condition failed; taken as false")
             return False
 
     return holds

@@ -1,19 +1,18 @@
 """`cds dryrun INPUT --now DATE --out DIR`: every service of the pack on every patient of a
-FHIR Bulk Data export; tables, and an HTML report for the governance committee."""
+FHIR Bulk Data export; tables, and an HTML report for the governance committee. The work is
+in cds/dryrun/run.py, imported when the command runs: it needs the `dryrun` extra."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 import typer
 
 from cds.dryrun import DryRunError
 
-MAX_LISTED_BAD_LINES = 20
+EXTRA = ("pyarrow", "matplotlib")  # what `pip install 'stress-pain-cds[dryrun]'` brings
 
 
 def parse_now(text: str) -> datetime:
@@ -23,48 +22,6 @@ def parse_now(text: str) -> datetime:
     except ValueError as exc:
         raise DryRunError(f"--now {text!r} is not an ISO 8601 date or date-time") from exc
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def _load_pack(rules_dir: Path) -> Any:
-    from cds.rules.pack import load_pack
-
-    return load_pack(rules_dir)
-
-
-def _rule_infos(*packs: Any) -> list[Any]:
-    from cds.dryrun.tables import RuleInfo
-
-    seen: dict[str, RuleInfo] = {}
-    for pack in packs:
-        for lr in pack.rules:
-            seen.setdefault(lr.rule.id, RuleInfo(lr.rule.id, lr.rule.title, tuple(lr.rule.hooks)))
-    return sorted(seen.values(), key=lambda r: r.id)
-
-
-def _hooks(pack: Any, wanted: str | None) -> tuple[str, ...]:
-    offered = sorted({s.hook for s in pack.services.services})
-    if wanted is None:
-        return tuple(offered)
-    hooks = tuple(dict.fromkeys(h.strip() for h in wanted.split(",") if h.strip()))
-    unknown = [h for h in hooks if h not in offered]
-    if unknown or not hooks:
-        raise DryRunError(f"--hooks: the pack has no service for {', '.join(unknown) or '-'}"
-                          f" (it offers {', '.join(offered)})")
-    return hooks
-
-
-def _unapplied(pack: Any, hooks: tuple[str, ...]) -> list[dict[str, Any]]:
-    from cds.dryrun.searchset import parse_query
-
-    out = []
-    for service in pack.services.services:
-        if service.hook in hooks:
-            for key, template in service.prefetch.items():
-                query = parse_query(key, template)
-                if query.unapplied:
-                    out.append({"service": service.id, "key": key, "type": query.resource_type,
-                                "params": list(query.unapplied)})
-    return out
 
 
 def dryrun_command(
@@ -98,6 +55,14 @@ def dryrun_command(
 ) -> None:
     """Population dry-run: how often each rule would fire before go-live."""
     try:
+        from cds.dryrun.run import run_dryrun
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] not in EXTRA:
+            raise
+        typer.secho(f"cds dryrun needs {exc.name}: pip install 'stress-pain-cds[dryrun]'",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    try:
         summary = run_dryrun(source, parse_now(now), out, hooks=hooks, compare=compare,
                              rules=rules, workers=workers, scheduler=scheduler,
                              partitions=partitions, token_env=token_env, progress=progress)
@@ -111,102 +76,3 @@ def dryrun_command(
     typer.echo(f"tables: {out / 'tables'}")
 
 
-def _pack_or_exit(path: Path) -> Any:
-    from cds.errors import RulePackError
-    from cds.rules.source import PackProblems
-
-    try:
-        return _load_pack(path)
-    except PackProblems as exc:
-        for problem in exc.problems:
-            typer.echo(str(problem), err=True)
-        raise typer.Exit(1) from exc
-    except RulePackError as exc:
-        typer.secho(f"cds dryrun: {exc.message}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from exc
-
-
-def run_dryrun(source: str, now: datetime, out: Path, *, hooks: str | None = None,
-               compare: Path | None = None, rules: Path | None = None,
-               workers: int | None = None, scheduler: str | None = None,
-               partitions: int | None = None, token_env: str | None = None,
-               progress: bool = False) -> dict[str, Any]:
-    """The whole run; returns the summary written to `out/summary.json`."""
-    try:
-        import matplotlib  # noqa: F401 - the report's plots
-        import pyarrow  # noqa: F401 - the tables
-    except ImportError as exc:
-        raise DryRunError(f"cds dryrun needs {exc.name}: pip install "
-                          "'stress-pain-cds[dryrun]'") from exc
-    from cds.dryrun.execute import RunPlan, default_workers, run
-    from cds.dryrun.partition import PackSpec
-    from cds.dryrun.report import write_report
-    from cds.dryrun.results import BASE, OTHER, build_tables, write_tables
-    from cds.settings import Settings
-
-    started = time.perf_counter()
-    rules_dir = (rules or Settings().rules_dir).resolve()
-    pack = _pack_or_exit(rules_dir)
-    other = _pack_or_exit(compare.resolve()) if compare is not None else None
-    chosen = _hooks(pack, hooks)
-    input_dir = _input(source, out, token_env, progress)
-    specs = [PackSpec(BASE, str(rules_dir))]
-    if compare is not None:
-        specs.append(PackSpec(OTHER, str(compare.resolve())))
-    plan = RunPlan(input_dir, out, now, chosen, tuple(specs), workers or default_workers(),
-                   scheduler, partitions, progress)
-    outcome = run(plan)
-    evaluated = time.perf_counter()
-    bad = [b for f in outcome.files for b in f["bad_lines"]]
-    for b in bad[:MAX_LISTED_BAD_LINES]:
-        typer.echo(f"{b['file']}:{b['line']}: {b['reason']}; line skipped", err=True)
-    if len(bad) > MAX_LISTED_BAD_LINES:
-        typer.echo(f"... and {len(bad) - MAX_LISTED_BAD_LINES} more unreadable lines "
-                   "(the first 1,000 are listed in summary.json)", err=True)
-    patients = outcome.patients
-    tables, other_tables = build_tables(out / "work", len(outcome.partitions),
-                                        other is not None, _rule_infos(pack, *([other] if other
-                                                                              else [])),
-                                        chosen, patients)
-    write_tables(tables, out / "tables")
-    if other_tables:
-        write_tables(other_tables, out / "tables" / "compare")
-    tabled = time.perf_counter()
-    unlinked: dict[str, int] = {}
-    for f in outcome.files:
-        for rtype, n in f["unlinked"].items():
-            unlinked[rtype] = unlinked.get(rtype, 0) + n
-    summary = {
-        "pack": {"name": pack.name, "version": pack.version, "rules_dir": str(rules_dir)},
-        "compare": ({"name": other.name, "version": other.version,
-                     "rules_dir": str(compare.resolve())} if other and compare else None),
-        "input": source, "files": len(outcome.files), "now": now.isoformat(),
-        "hooks": list(chosen), "patients": patients,
-        "resources": sum(f["resources"] for f in outcome.files),
-        "openings": tables["openings"], "partitions": len(outcome.partitions),
-        "partitions_reused": sum(1 for p in outcome.partitions if p.get("reused")),
-        "executor": (f"Dask cluster at {scheduler}" if scheduler
-                     else f"{plan.workers} local worker process(es)"),
-        "seconds": round(time.perf_counter() - started, 2),
-        "pass_seconds": {**{k: round(v, 2) for k, v in outcome.seconds.items()},
-                         "tables": round(tabled - evaluated, 2)},
-        "worker_cpu_seconds": round(sum(f.get("cpu_seconds", 0.0) for f in outcome.files)
-                                    + sum(p.get("cpu_seconds", 0.0)
-                                          for p in outcome.partitions), 2),
-        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "bad_line_count": len(bad), "bad_lines": bad[:1000], "unlinked": unlinked,
-        "without_patient_resource": sum(p["without_patient_resource"]
-                                        for p in outcome.partitions),
-        "unapplied": _unapplied(pack, chosen), "tables": sorted(tables),
-    }
-    (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    write_report(out / "report.html", summary, tables, other_tables)
-    return summary
-
-
-def _input(source: str, out: Path, token_env: str | None, progress: bool) -> Path:
-    if source.startswith(("http://", "https://")):
-        from cds.dryrun.export import bulk_export
-
-        return bulk_export(source, out / "export", token_env=token_env, progress=progress)
-    return Path(source)

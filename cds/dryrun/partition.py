@@ -24,6 +24,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cds.authoring.testing import build_evaluator
+from cds.dryrun.bulk import patient_of
 from cds.dryrun.openings import card_rows, evaluate_patient, opening_row, services_for
 from cds.dryrun.split import part_name, partition_sources
 from cds.pipeline import Evaluator
@@ -66,8 +68,6 @@ def evaluator_for(rules_dir: str) -> Evaluator:
     """The process's evaluator of a pack, loaded on first use (compiling takes seconds)."""
     evaluator = _EVALUATORS.get(rules_dir)
     if evaluator is None:
-        from cds.rules.reload import build_evaluator
-
         evaluator = _EVALUATORS[rules_dir] = build_evaluator(Path(rules_dir),
                                                              run_pack_tests=False)
     return evaluator
@@ -89,8 +89,6 @@ def done_path(work: Path, partition: int) -> Path:
 
 def read_patients(sources: list[Path]) -> dict[str, list[dict[str, Any]]]:
     """The partition's resources by patient id, in export order."""
-    from cds.dryrun.bulk import patient_of
-
     patients: dict[str, list[dict[str, Any]]] = {}
     for source in sources:
         with source.open("rb") as lines:

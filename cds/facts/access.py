@@ -15,7 +15,8 @@ from typing import Any, NamedTuple
 
 from cds.facts.codes import Code
 from cds.facts.config import FactConfig
-from cds.facts.notes import DataNote
+from cds.fhir.codings import codings
+from cds.notes import DataNote
 
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 MIN_DAY = date(1900, 1, 1).toordinal() - EPOCH_ORDINAL
@@ -74,22 +75,6 @@ def number(value: Any) -> float | None:
     return float(value)
 
 
-def codings(concept: Any) -> list[dict[str, Any]]:
-    """The well-formed codings of a CodeableConcept (a string `code`, a string or no
-    `system`)."""
-    if not isinstance(concept, dict):
-        return []
-    raw = concept.get("coding")
-    if not isinstance(raw, list):
-        return []
-    found = []
-    for c in raw:  # a loop: cheaper than a comprehension for the usual one or two codings
-        if isinstance(c, dict) and isinstance(c.get("code"), str) \
-                and isinstance(c.get("system"), str | None):
-            found.append(c)
-    return found
-
-
 def keys_of(found: list[dict[str, Any]]) -> list[Code]:
     """(system, code) of codings already extracted with `codings`."""
     return [(c.get("system") or "", c["code"]) for c in found]
@@ -97,20 +82,6 @@ def keys_of(found: list[dict[str, Any]]) -> list[Code]:
 
 def code_keys(concept: Any) -> list[Code]:
     return keys_of(codings(concept))
-
-
-def display_of(concept: Any, coding: dict[str, Any] | None = None,
-               found: list[dict[str, Any]] | None = None) -> str:
-    """The coding's display, else the concept's text, else the first coding display."""
-    if coding is not None and isinstance(coding.get("display"), str):
-        return coding["display"]
-    if isinstance(concept, dict):
-        if isinstance(concept.get("text"), str):
-            return concept["text"]
-        for c in codings(concept) if found is None else found:
-            if isinstance(c.get("display"), str):
-                return c["display"]
-    return ""
 
 
 def status_code(concept: Any) -> str | None:

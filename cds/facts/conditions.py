@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds.facts.access import Ctx, codings, display_of, keys_of, status_code
+from cds.facts.access import Ctx, keys_of, status_code
+from cds.fhir.codings import codings, display_of
 
 ACTIVE = frozenset({"active", "recurrence", "relapse"})
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})

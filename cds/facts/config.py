@@ -29,6 +29,7 @@ from cds.facts.packdefs import (
 from cds.facts.products_table import ingredient_codes, load_product_table, name_index
 from cds.facts.valuesets import ValueSetIndex, load_valuesets
 from cds.facts.yamlfile import YamlFile
+from cds.suggest import unknown
 
 
 @dataclass(frozen=True)
@@ -176,12 +177,12 @@ def _pregnancy(path: Path, valuesets: Mapping[str, ValueSetDef],
     node = doc.mapping(root, "pregnancy")
     doc.only(node, {"valuesets", "measure"}, "pregnancy")
     ids = tuple(str(x) for x in doc.sequence(node, "valuesets"))
-    unknown = [i for i in ids if i not in valuesets]
-    if unknown:
-        doc.fail(node, "valuesets", "unknown value set(s): " + ", ".join(unknown))
+    missing = [i for i in ids if i not in valuesets]
+    if missing:
+        doc.fail(node, "valuesets", unknown("value set", missing[0], sorted(valuesets)))
     measure = doc.text(node, "measure", required=False)
     if measure is not None and measure not in measures:
-        doc.fail(node, "measure", f"unknown measure '{measure}' (not in measures.yaml)")
+        doc.fail(node, "measure", unknown("measure", measure, measures))
     return PregnancyDef(frozenset(ids), measure)
 
 
@@ -194,7 +195,8 @@ def _cross_check(config: FactConfig, inst_doc: YamlFile, med_doc: YamlFile) -> N
     drugs = config.drugs
     dr = med_doc.root["dose_response"]
     if drugs.dose_response_measure not in config.measures:
-        med_doc.fail(dr, "measure", f"unknown measure '{drugs.dose_response_measure}'")
+        med_doc.fail(dr, "measure", unknown("measure", drugs.dose_response_measure,
+                                            config.measures))
     for key, ids, node in (("valuesets", tuple(drugs.dose_not_needed),
                             med_doc.root.get("dose_not_needed") or {}),
                            ("valuesets", drugs.dose_response_valuesets, dr),
@@ -202,7 +204,6 @@ def _cross_check(config: FactConfig, inst_doc: YamlFile, med_doc: YamlFile) -> N
                             med_doc.root["totals"]["cns_active_count"]),
                            ("valuesets", drugs.name_valuesets,
                             med_doc.root.get("unknown_products") or {})):
-        unknown = [i for i in ids if i not in config.valuesets]
-        if unknown:
-            med_doc.fail(node, key, "unknown value set(s): " + ", ".join(unknown)
-                         + " (no such id in rules/valuesets/)")
+        missing = [i for i in ids if i not in config.valuesets]
+        if missing:
+            med_doc.fail(node, key, unknown("value set", missing[0], sorted(config.valuesets)))

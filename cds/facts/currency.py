@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from cds.facts.access import Ctx, codings, keys_of, number, parse_when
+from cds.facts.access import Ctx, keys_of, number, parse_when
 from cds.facts.packdefs import CurrentTherapy
+from cds.fhir.codings import codings
 
 _DAYS = {"d": 1.0, "day": 1.0, "days": 1.0, "wk": 7.0, "week": 7.0, "mo": 30.0, "month": 30.0,
          "a": 365.0, "h": 1 / 24}

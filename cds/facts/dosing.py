@@ -22,8 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cds.facts.access import Ctx, codings, number
+from cds.facts.access import Ctx, number
 from cds.facts.packdefs import Product, ProductPart
+from cds.fhir.codings import codings
 
 _MASS_TO_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001, "µg": 0.001}
 _RATE_TO_UGH = {"ug/h": 1.0, "mcg/h": 1.0, "ug/hr": 1.0, "mcg/hr": 1.0, "µg/h": 1.0,

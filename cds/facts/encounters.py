@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds.facts.access import Ctx, codings, display_of, keys_of
+from cds.facts.access import Ctx, keys_of
+from cds.fhir.codings import codings, display_of
 
 EXCLUDED = frozenset({"cancelled", "entered-in-error"})
 

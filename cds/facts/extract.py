@@ -32,13 +32,14 @@ from cds.facts.medications import (
     medication_facts,
     medication_records,
 )
-from cds.facts.notes import DataNote
 from cds.facts.observations import observation
 from cds.facts.patient import patient_fact
 from cds.facts.questionnaires import questionnaire_response
 from cds.facts.readings import Reading
 from cds.facts.referrals import referral_fact
 from cds.fhir.collect import PatientData
+from cds.fhir.strict import validate_resources
+from cds.notes import DataNote
 
 _MEDICATIONS = frozenset({"MedicationRequest", "MedicationStatement"})
 _REFERRALS = frozenset({"ServiceRequest", "Procedure"})
@@ -169,8 +170,6 @@ def extract(data: PatientData, config: FactConfig, now: datetime, *,
     ctx.notes.extend(data.notes)
     resources, drafts = data.resources, data.draft_orders
     if strict:
-        from cds.fhir.strict import validate_resources  # heavy import, only when asked
-
         resources, found = validate_resources(resources)
         ctx.notes.extend(found)
         drafts, found = validate_resources(drafts)

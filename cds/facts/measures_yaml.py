@@ -7,6 +7,7 @@ from typing import Any
 from cds.facts.codes import Code, parse_code
 from cds.facts.packdefs import ComputeDef, MeasureDef, TrendDef
 from cds.facts.yamlfile import YamlFile
+from cds.suggest import unknown
 
 _MEASURE_KEYS = {"title", "codes", "unit", "units", "unitless", "range", "lookback_days",
                  "trend", "mean_nights", "compute", "mark", "source", "note"}
@@ -153,5 +154,6 @@ def parse_measures(doc: YamlFile, local: str) -> dict[str, MeasureDef]:
             refs.append(m.compute.surrogate)
         for ref in refs:
             if ref not in measures or ref == mid:
-                doc.fail(node, mid, f"measure '{mid}' computes from unknown measure '{ref}'")
+                doc.fail(node, mid, f"measure '{mid}' computes from "
+                         + unknown("measure", ref, measures))
     return measures

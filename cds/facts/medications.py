@@ -24,12 +24,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds.facts.access import Ctx, When, code_keys, codings, display_of, keys_of
+from cds.facts.access import Ctx, When, code_keys, keys_of
 from cds.facts.codes import RXNORM, Code
 from cds.facts.currency import is_current
 from cds.facts.dosing import DailyDose, daily_dose
 from cds.facts.packdefs import Product, ProductPart
 from cds.facts.products_table import ingredient_codes, words
+from cds.fhir.codings import codings, display_of
 
 ORDER_INTENTS = frozenset({"order", "plan", "original-order", "reflex-order", "filler-order",
                            "instance-order"})

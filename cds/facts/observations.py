@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cds.facts.access import Ctx, When, codings, number
+from cds.facts.access import Ctx, When, number
 from cds.facts.codes import UCUM, Code
 from cds.facts.readings import Reading, coding_score, readings_for
+from cds.fhir.codings import codings
 
 FINAL = frozenset({"final", "amended", "corrected"})
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds.facts.access import Ctx, code_keys, codings
+from cds.facts.access import Ctx, code_keys
 from cds.facts.conditions import coded_fields
+from cds.fhir.codings import codings
 
 EXCLUDED = {
     "ServiceRequest": frozenset({"entered-in-error", "revoked"}),

@@ -32,6 +32,7 @@ from cds.errors import RulePackError
 from cds.facts.codes import Code, resolve_system
 from cds.facts.packdefs import ValueSetDef
 from cds.facts.yamlfile import YamlFile
+from cds.suggest import unknown
 
 KINDS = frozenset({"medication", "condition", "referral", "encounter", "measure"})
 _KEYS = {"id", "title", "description", "applies_to", "codes", "mark", "source", "note",
@@ -142,7 +143,7 @@ def _resolve(vid: str, pending: dict[str, _Composed], out: dict[str, ValueSetDef
             if ref not in out or ref == vid or ref in chain:
                 item.doc.fail(item.doc.root, key, f"value set '{vid}': {key} names "
                               + (f"'{ref}', which includes it in turn" if ref in out
-                                 else f"unknown value set '{ref}'"))
+                                 else unknown("value set", ref, sorted(out))))
             found |= _resolve(ref, pending, out, (*chain, vid)).codes
         return frozenset(found)
 

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import yaml
 
 from cds.errors import RulePackError
+from cds.suggest import hint
 
 _MISSING = object()
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -155,7 +156,7 @@ class YamlFile:
         for key in node:
             if str(key) not in allowed:
                 self.fail(node, key, f"unknown key '{key}' in {where} "
-                          f"(allowed: {', '.join(sorted(allowed))})")
+                          + hint(str(key), sorted(allowed)))
 
     def _get(self, node: Any, key: Any, required: bool, default: Any) -> Any:
         if not isinstance(node, dict):

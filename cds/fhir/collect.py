@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds.facts.notes import DataNote
 from cds.fhir.orders import is_read, nothing_to_check, orders_to_check
+from cds.notes import DataNote
 
 log = logging.getLogger("cds.fhir.collect")
 _MAX_DIAGNOSTICS = 160

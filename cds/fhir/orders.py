@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cds.facts.access import codings, display_of
+from cds.fhir.codings import codings, display_of
 
 ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 CHECKED_TYPE = "MedicationRequest"

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cds.facts.notes import DataNote
+from cds.notes import DataNote
 
 _MAX_ERRORS = 3
 

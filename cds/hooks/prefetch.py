@@ -28,9 +28,9 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from cds.errors import PrefetchUnavailable
-from cds.facts.notes import DataNote
 from cds.fhir.client import FetchResult, UrlPolicy
 from cds.hooks.models import HookRequest
+from cds.notes import DataNote
 from cds.settings import Settings
 
 log = logging.getLogger("cds.prefetch")

@@ -17,19 +17,25 @@ SUPPORTED_HOOKS = ("patient-view", "order-select", "order-sign", "encounter-star
 
 
 class ServiceDefinition(BaseModel):
+    """One CDS service: it runs every enabled rule whose hooks include its hook."""
+
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=r"^[A-Za-z0-9\-_.]+$")
-    hook: str
-    title: str
-    description: str = Field(min_length=1)
-    prefetch: dict[str, str] = Field(default_factory=dict)
+    id: str = Field(pattern=r"^[A-Za-z0-9\-_.]+$", description="Service id in the URL "
+                    "(/cds-services/<id>)")
+    hook: str = Field(description="The CDS Hook it answers",
+                      json_schema_extra={"enum": list(SUPPORTED_HOOKS)})
+    title: str = Field(description="Shown in discovery")
+    description: str = Field(min_length=1, description="What the service does (discovery)")
+    prefetch: dict[str, str] = Field(default_factory=dict, description="Prefetch key -> FHIR "
+                                     "query template, e.g. Patient/{{context.patientId}}")
     required_prefetch: list[str] = Field(
         default_factory=list,
         description="Prefetch keys without which the service cannot answer (412 when they are "
         "missing and no fhirServer is given).",
     )
-    usageRequirements: str | None = None
+    usageRequirements: str | None = Field(default=None, description="What the EHR must provide "
+                                          "(discovery)")
 
     @model_validator(mode="after")
     def _consistent(self) -> ServiceDefinition:
@@ -52,9 +58,11 @@ class ServiceDefinition(BaseModel):
 
 
 class ServiceCatalogue(BaseModel):
+    """rules/services.yaml: the services advertised at GET /cds-services."""
+
     model_config = ConfigDict(extra="forbid")
 
-    services: list[ServiceDefinition] = Field(min_length=1)
+    services: list[ServiceDefinition] = Field(min_length=1, description="The CDS services")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> ServiceCatalogue:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from cds.population.writer import generate
+from cds.settings import Settings
 
 population_app = typer.Typer(name="population", no_args_is_help=True,
                              help="Synthetic populations for dry-runs and benchmarks.")
@@ -28,21 +33,22 @@ def generate_command(
                                                exists=True)] = None,
 ) -> None:
     """Write PATIENTS synthetic patients (about 100 resources each) to OUT."""
-    from datetime import UTC, datetime
-
-    from cds.dryrun import DryRunError
-    from cds.dryrun.cli import parse_now
-    from cds.dryrun.execute import default_workers
-    from cds.population.writer import generate
-    from cds.settings import Settings
-
     try:
-        when = parse_now(now) if now else datetime.now(UTC).replace(microsecond=0)
-    except DryRunError as exc:
-        typer.secho(f"cds population generate: {exc.message}", fg=typer.colors.RED, err=True)
+        when = _moment(now)
+    except ValueError as exc:
+        typer.secho(f"cds population generate: --now {now!r} is not an ISO 8601 date or "
+                    "date-time", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
     manifest = generate((rules or Settings().rules_dir).resolve(), out, patients, seed, when,
-                        gz=gzip, workers=workers or default_workers())
+                        gz=gzip, workers=workers or len(os.sched_getaffinity(0)))
     info = manifest["extension"]["generator"]
     typer.echo(f"{info['patients']:,} patients, {info['resources']:,} resources in "
                f"{len(manifest['output'])} files: {out}")
+
+
+def _moment(text: str | None) -> datetime:
+    """--now: a date is midnight UTC, a time without zone is UTC; none is now."""
+    if text is None:
+        return datetime.now(UTC).replace(microsecond=0)
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

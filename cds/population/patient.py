@@ -1,6 +1,6 @@
 """One synthetic patient: conditions drawn with the profile's prevalences, then the visits,
 measures, questionnaires, medicines and referrals that go with them, written in the fixture
-shorthand of cds/fhir/synth.py and built into FHIR R4 resources by it.
+shorthand of cds/authoring/synth.py and built into FHIR R4 resources by it.
 
 The same (seed, index, now) always gives the same resources: each patient has its own
 random stream, so a population can be generated in blocks, in any order, by any process.
@@ -12,7 +12,7 @@ import random
 from datetime import datetime
 from typing import Any
 
-from cds.fhir.synth import build_resources
+from cds.authoring.synth import build_resources
 from cds.population.profile import Drug, Profile
 
 OLDER = 65

@@ -16,6 +16,7 @@ from typing import Any
 
 from cds.rules.schema import AllGroup, AnyGroup, Condition, FieldTest, Pattern, Ref, Use
 from cds.rules.source import PathItem, Problem, SourceDoc
+from cds.suggest import unknown
 
 MAX_BRANCHES = 64
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "exists")
@@ -31,10 +32,12 @@ class Origin:
     def at(self, *more: PathItem) -> Origin:
         return Origin(self.doc, self.path + more)
 
-    def problem(self, message: str, *more: PathItem, severity: str = "error") -> Problem:
+    def problem(self, message: str, *more: PathItem, severity: str = "error",
+                near: str | None = None) -> Problem:
+        """A problem at this origin (+ `more`), or at the match of `near` inside it."""
         if self.doc is None:
             return Problem("<rule>", 1, 1, message, severity)
-        return self.doc.problem(self.path + more, message, severity)
+        return self.doc.problem(self.path + more, message, severity, near)
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,8 @@ class Expander:
             entry = self.definitions.get(cond.use)
             if entry is None:
                 self.problems.append(origin.problem(
-                    f"unknown definition '{cond.use}' (not in definitions.yaml)", "use"))
+                    unknown("definition", cond.use, self.definitions), "use",
+                ).needing("definitions.yaml"))
                 return None
             if cond.use in stack:
                 chain = " -> ".join((*stack, cond.use))

@@ -5,23 +5,27 @@
     (+ facts files)
 
 `read_pack` collects every problem it can find instead of stopping at the first;
-`load_pack` also runs the semantic checks (cds.rules.check) and raises `PackProblems` unless
+`cds.authoring.check.load_pack` also runs the semantic checks and raises `PackProblems` unless
 the pack is clean, so a pack that loads is a pack that `cds rules check` accepts.
+A file that does not load is one problem, not a cascade: problems that only follow from it
+(every "@pain.moderate" unknown after a slip in parameters.yaml, every test naming a rule
+whose file failed) are left out (`Pack.unloaded`, `Problem.requires`).
 Parameter references ("@group.name") in conditions and suppression are replaced by their
 values here, before validation, so an unknown one is reported where it was written.
 """
 
 from __future__ import annotations
 
-import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from cds.errors import RulePackError
+from cds.facts.config import FactConfig, load_fact_config
 from cds.hooks.services import ServiceCatalogue
 from cds.rules.dnf import Origin
 from cds.rules.packfiles import (
@@ -44,11 +48,6 @@ from cds.rules.source import (
     validation_problems,
 )
 from cds.rules.testspec import RuleTests
-
-if TYPE_CHECKING:
-    from cds.facts.config import FactConfig
-
-log = logging.getLogger("cds.rules.pack")
 
 FactConfigLoader = Callable[[Path], "FactConfig"]
 M = TypeVar("M", bound=BaseModel)
@@ -97,6 +96,9 @@ class Pack:
     fact_config: FactConfig | None = None
     texts_origin: Origin = field(default_factory=lambda: Origin(None))
     card_policy_origin: Origin = field(default_factory=lambda: Origin(None))
+    # Parts that are in the directory but did not load: "parameters.yaml",
+    # "templates/referral.yaml", "rule R02", "problem mood" (see `Problem.requires`).
+    unloaded: set[str] = field(default_factory=set)
 
     @property
     def name(self) -> str:
@@ -124,6 +126,10 @@ class _Reader:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.problems: list[Problem] = []
+        self.unloaded: set[str] = set()
+
+    def part(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
 
     def doc(self, name: str, *, required: bool) -> SourceDoc | None:
         path = self.root / name
@@ -138,6 +144,7 @@ class _Reader:
             return load_yaml(path)
         except PackProblems as exc:
             self.problems.extend(exc.problems)
+            self.unloaded.add(self.part(path))
             return None
 
     def model(self, doc: SourceDoc, model: type[M], data: Any = None,
@@ -145,7 +152,8 @@ class _Reader:
         try:
             return model.model_validate(doc.data if data is None else data)
         except ValidationError as exc:
-            self.problems.extend(validation_problems(doc, exc, base))
+            self.problems.extend(validation_problems(doc, exc, base, model))
+            self.unloaded.add(self.part(doc.path))
             return None
 
     def files(self, folder: str) -> list[Path]:
@@ -168,13 +176,23 @@ def read_pack(rules_dir: Path, fact_config_loader: FactConfigLoader | None = Non
             pack.parameters = params_doc.data
         elif params_doc.data is not None:
             reader.problems.append(params_doc.problem((), "parameters must be a mapping"))
+            reader.unloaded.add("parameters.yaml")
     _read_definitions(reader, pack)
     _read_small_files(reader, pack)
     _read_templates(reader, pack)
     _read_rules(reader, pack)
     _read_tests(reader, pack)
     _read_fact_config(reader, pack, fact_config_loader)
+    pack.unloaded = reader.unloaded
     return pack, reader.problems
+
+
+def without_consequences(problems: list[Problem], pack: Pack | None) -> list[Problem]:
+    """The problems, less those that only follow from a part of the pack that did not load
+    (that part's own error is among them)."""
+    if pack is None or not pack.unloaded:
+        return problems
+    return [p for p in problems if p.requires not in pack.unloaded]
 
 
 def _read_definitions(reader: _Reader, pack: Pack) -> None:
@@ -214,8 +232,28 @@ def _read_templates(reader: _Reader, pack: Pack) -> None:
         if not isinstance(doc.data, dict) or not isinstance(doc.data.get("resourceType"), str):
             reader.problems.append(doc.problem((), "a template must be a FHIR resource mapping "
                                                    "with a resourceType"))
+            reader.unloaded.add(reader.part(path))
             continue
         pack.templates[path.stem] = ResourceTemplate(path.stem, doc.data, Origin(doc))
+
+
+_ID_LINE = re.compile(r"^(id|problem):[ \t]*[\"']?([\w.-]+)", re.MULTILINE)
+
+
+def _unloaded_rule(reader: _Reader, path: Path, data: Any) -> None:
+    """Remember the id and problem key of a rule file that did not load (read from its
+    text when it is not even YAML), so that tests and the card policy naming them do not
+    add an error each."""
+    if isinstance(data, dict):
+        found = {key: str(data[key]) for key in ("id", "problem") if data.get(key)}
+    else:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        found = dict(match.groups() for match in _ID_LINE.finditer(text))
+    reader.unloaded.update(f"{'rule' if key == 'id' else key} {value}"
+                           for key, value in found.items())
 
 
 def _read_rules(reader: _Reader, pack: Pack) -> None:
@@ -223,6 +261,7 @@ def _read_rules(reader: _Reader, pack: Pack) -> None:
     for path in reader.files("rules"):
         doc = reader.load(path)
         if doc is None:
+            _unloaded_rule(reader, path, None)
             continue
         data = doc.data
         if isinstance(data, dict):
@@ -233,6 +272,7 @@ def _read_rules(reader: _Reader, pack: Pack) -> None:
                                                reader.problems)
         rule = reader.model(doc, RuleFile, data)
         if rule is None:
+            _unloaded_rule(reader, path, doc.data)
             continue
         loaded = LoadedRule(rule, Origin(doc))
         if rule.id in seen:
@@ -256,25 +296,8 @@ def _read_tests(reader: _Reader, pack: Pack) -> None:
 
 def _read_fact_config(reader: _Reader, pack: Pack, loader: FactConfigLoader | None) -> None:
     if loader is None:
-        from cds.facts.config import load_fact_config
-
         loader = load_fact_config
     try:
         pack.fact_config = loader(pack.root)
     except RulePackError as exc:
         reader.problems.append(problem_from_error(exc, display_path(pack.root)))
-
-
-def load_pack(rules_dir: Path, fact_config_loader: FactConfigLoader | None = None) -> Pack:
-    """The pack in `rules_dir`, fully checked; raises `PackProblems` listing every error."""
-    from cds.rules.check import pack_problems
-
-    pack, problems = read_pack(rules_dir, fact_config_loader)
-    if pack is not None:
-        problems = problems + pack_problems(pack)
-    errors = [p for p in problems if p.is_error]
-    if errors or pack is None:
-        raise PackProblems(errors)
-    for warning in problems:
-        log.warning("%s", warning)
-    return pack

@@ -8,6 +8,7 @@ from typing import Any
 
 from cds.rules.schema import PARAM_REF
 from cds.rules.source import PathItem, Problem, SourceDoc
+from cds.suggest import unknown
 
 
 def resolve_params(node: Any, params: dict[str, Any], doc: SourceDoc,
@@ -24,12 +25,15 @@ def resolve_params(node: Any, params: dict[str, Any], doc: SourceDoc,
                                           "(write @group.name)"))
         return node
     value: Any = params
+    walked = "@"  # the groups found so far: "@", "@pain.", ...
     for part in node[1:].split("."):
         if not isinstance(value, dict) or part not in value:
-            problems.append(doc.problem(path, f"unknown parameter {node} "
-                                              "(not in parameters.yaml)"))
+            valid = [f"{walked}{k}" for k in value] if isinstance(value, dict) else []
+            problem = doc.problem(path, unknown("parameter", walked + part, valid))
+            problems.append(problem.needing("parameters.yaml"))
             return node
         value = value[part]
+        walked += f"{part}."
     if isinstance(value, dict):
         problems.append(doc.problem(path, f"parameter {node} is a group, not a value"))
         return node

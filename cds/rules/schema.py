@@ -35,7 +35,7 @@ fires only when none of them matches together with the rule's own bindings.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -48,8 +48,11 @@ from pydantic import (
     model_validator,
 )
 
+from cds.facts.formats import vocab
+
 RULE_ID = r"^[A-Z][A-Z0-9]*(-[A-Za-z0-9]+)*$"
 BINDING = r"^[a-z][a-z0-9_]*$"
+JOIN = r"^[a-z][a-z0-9_]*\.[a-z_]+$"
 PARAM_REF = re.compile(r"^@[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
 
@@ -60,6 +63,9 @@ def _not_bool(value: Any) -> Any:
 
 
 Scalar = Annotated[float | int | str, BeforeValidator(_not_bool)]
+# A number field that may also be a parameter reference ("@group.name"): the JSON Schema
+# lists the pack's numeric parameters there.
+_PARAM = {"x-param": "number"}
 
 
 class _Strict(BaseModel):
@@ -69,7 +75,8 @@ class _Strict(BaseModel):
 class Ref(_Strict):
     """A join: compare with a field of a fact bound earlier (`binding.field`)."""
 
-    ref: str = Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z_]+$")
+    ref: str = Field(pattern=JOIN,
+                     description="binding.field of a fact bound earlier in the same `all`")
 
 
 def _dict_or(tag_for_dict: str, other: str) -> Discriminator:
@@ -89,6 +96,8 @@ Operand = Annotated[
 
 class FieldTest(_Strict):
     """Tests on one fact field; several operators in one test must all hold."""
+
+    key_kind: ClassVar[str] = "operator"  # its keys, in "unknown operator" messages
 
     eq: Operand | None = None
     ne: Operand | None = None
@@ -111,7 +120,8 @@ def _where_kind(value: Any) -> str:
 class Pattern(_Strict):
     """One fact of type `fact` whose fields pass `where`, bound to the name `bind`."""
 
-    bind: str = Field(pattern=BINDING)
+    bind: str = Field(pattern=BINDING, description="Name of the matched fact in card text "
+                      "(e.g. `{{ pain.value }}`); lower case, digits and _")
     fact: str = Field(description="Fact type from the fact catalogue")
     where: dict[
         str,
@@ -121,21 +131,27 @@ class Pattern(_Strict):
             | Annotated[Scalar, Tag("value")],
             Discriminator(_where_kind),
         ],
-    ] = Field(default_factory=dict)
+    ] = Field(default_factory=dict, description="Field -> test; every test must hold (no "
+              "`where`: any fact of the type)")
 
 
 class Use(_Strict):
     """Insert a named condition from definitions.yaml."""
 
-    use: str = Field(pattern=BINDING)
+    use: str = Field(pattern=BINDING, description="Name of the definition")
 
 
 class AllGroup(_Strict):
-    all: list[Condition] = Field(min_length=1)
+    """Every condition holds (their bindings join)."""
+
+    all: list[Condition] = Field(min_length=1, description="Conditions that must all hold")
 
 
 class AnyGroup(_Strict):
-    any: list[Condition] = Field(min_length=1)
+    """At least one condition holds; each alternative is tried (the first that matches binds
+    its names)."""
+
+    any: list[Condition] = Field(min_length=1, description="Alternatives; one must hold")
 
 
 def _condition_kind(value: Any) -> str:
@@ -166,14 +182,16 @@ AnyGroup.model_rebuild()
 
 class Citation(_Strict):
     id: str = Field(description="Source id, e.g. NICE-NG193-2021 (clinical-content §3.2)")
-    label: str
-    url: str | None = None
-    note: str | None = None
+    label: str = Field(description="The citation as readers see it")
+    url: str | None = Field(default=None, description="Link to the source (one citation of a "
+                                                      "rule at least must have one)")
+    note: str | None = Field(default=None, description="Which part of the source applies")
 
 
 class Evidence(_Strict):
     statement: str = Field(description="The guideline statement in one or two sentences")
-    strength: str | None = None
+    strength: str | None = Field(default=None, description="Strength of recommendation and "
+                                                           "evidence type, where known")
     marks: list[str] = Field(
         default_factory=list,
         description="V/C/U marks of the facts the rule relies on, e.g. 'PHQ-9 bands: V (S3)'",
@@ -181,23 +199,32 @@ class Evidence(_Strict):
 
 
 class CardSource(_Strict):
-    label: str
-    url: str | None = None
-    icon: str | None = None
-    topic: dict[str, str] | None = None
+    """The card's `source` (CDS Hooks): where its advice comes from."""
+
+    label: str = Field(description="Shown as the card's source; may be a Jinja template")
+    url: str | None = Field(default=None, description="Link to the source; may be a Jinja "
+                                                      "template")
+    icon: str | None = Field(default=None, description="URL of an icon for the source")
+    topic: dict[str, str] | None = Field(default=None, description="A Coding (system, code, "
+                                         "display) of the card's topic")
 
 
 class ResourceRef(_Strict):
     """A FHIR resource built from a template in rules/templates/, filled with `with`."""
 
-    template: str
-    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    template: str = Field(description="Template name: rules/templates/<name>.yaml",
+                          json_schema_extra=vocab("template"))
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with",
+                                  description="Values for the template's variables (text may "
+                                              "be Jinja over the rule's bindings)")
 
 
 class ActionSpec(_Strict):
-    type: Literal["create", "update", "delete"]
-    description: str
-    resource: ResourceRef | None = None
+    type: Literal["create", "update", "delete"] = Field(description="What the EHR is asked "
+                                                                    "to do with the resource")
+    description: str = Field(description="Shown to the clinician; Jinja template")
+    resource: ResourceRef | None = Field(default=None, description="The resource to create or "
+                                                                   "update, from a template")
     resourceId: str | None = Field(default=None, description="Template, e.g. '{{ drug.source }}'")
     setStatus: Literal["stopped", "on-hold", "cancelled"] | None = Field(
         default=None,
@@ -215,18 +242,24 @@ class ActionSpec(_Strict):
 
 
 class SuggestionSpec(_Strict):
-    label: str
-    isRecommended: bool | None = None
+    """A proposal the clinician can accept; left out when none of its actions applies."""
+
+    label: str = Field(description="Button text; Jinja template")
+    isRecommended: bool | None = Field(default=None, description="Marked as the recommended "
+                                                                 "suggestion")
     when: str | None = Field(default=None, description="Jinja expression; omit if false")
-    actions: list[ActionSpec] = Field(min_length=1)
+    actions: list[ActionSpec] = Field(min_length=1, description="What accepting it does")
 
 
 class LinkSpec(_Strict):
-    label: str
-    url: str
-    type: Literal["absolute", "smart"] = "absolute"
-    appContext: str | None = None
-    when: str | None = None
+    label: str = Field(description="Link text; Jinja template")
+    url: str = Field(description="Absolute URL, or a SMART app launch URL; Jinja template")
+    type: Literal["absolute", "smart"] = Field(default="absolute", description="absolute: a "
+                                               "web page; smart: a SMART app to launch")
+    appContext: str | None = Field(default=None, description="smart only: context passed to "
+                                                             "the app; Jinja template")
+    when: str | None = Field(default=None, description="Jinja expression; omit the link if "
+                                                       "false")
 
 
 class CardVariant(_Strict):
@@ -235,58 +268,83 @@ class CardVariant(_Strict):
     Variants are tried in order; the first that holds wins.
     """
 
-    when: str
-    indicator: Literal["info", "warning", "critical"] | None = None
-    summary: str | None = None
-    detail: str | None = None
-    suggestions: list[SuggestionSpec] | None = None
+    when: str = Field(description="Jinja expression over the bindings and params")
+    indicator: Literal["info", "warning", "critical"] | None = Field(
+        default=None, description="Replaces the card's indicator")
+    summary: str | None = Field(default=None, description="Replaces the card's summary; Jinja "
+                                                          "template, under 140 characters")
+    detail: str | None = Field(default=None, description="Replaces the card's detail; Jinja "
+                                                         "template (markdown)")
+    suggestions: list[SuggestionSpec] | None = Field(default=None, description="Replace the "
+                                                     "card's suggestions ([] removes them)")
 
 
 class CardSpec(_Strict):
-    indicator: Literal["info", "warning", "critical"]
+    """What the clinician sees when the rule fires."""
+
+    indicator: Literal["info", "warning", "critical"] = Field(
+        description="Urgency; critical only for imminent harm (card-policy.yaml caps it)")
     summary: str = Field(description="Jinja template; the rendered text must stay < 140 chars")
     detail: str = Field(description="Jinja template producing GitHub-flavoured markdown")
-    variants: list[CardVariant] = Field(default_factory=list)
-    suggestions: list[SuggestionSpec] = Field(default_factory=list)
-    selectionBehavior: Literal["at-most-one", "any"] | None = None
+    variants: list[CardVariant] = Field(default_factory=list, description="Alternatives "
+                                        "tried in order; the first whose `when` holds "
+                                        "overrides the parts it gives")
+    suggestions: list[SuggestionSpec] = Field(default_factory=list,
+                                              description="Proposals the clinician can accept")
+    selectionBehavior: Literal["at-most-one", "any"] | None = Field(
+        default=None, description="How many suggestions may be accepted (default "
+                                  "at-most-one)")
     overrideReasons: list[str] = Field(
-        default_factory=list, description="Ids from rules/override-reasons.yaml"
+        default_factory=list, description="Ids from rules/override-reasons.yaml",
+        json_schema_extra=vocab("override_reason"),
     )
-    links: list[LinkSpec] = Field(default_factory=list)
+    links: list[LinkSpec] = Field(default_factory=list, description="Links shown on the card")
 
 
 class Suppression(_Strict):
     """How long an overridden card stays hidden for the same patient."""
 
-    default_days: float = Field(default=30, ge=0)
-    max_days: float | None = Field(default=None, ge=0, description="Hard cap (safety cards)")
+    default_days: float = Field(default=30, ge=0, description="Days an overridden card "
+                                "stays hidden", json_schema_extra=_PARAM)
+    max_days: float | None = Field(default=None, ge=0, description="Hard cap (safety cards)",
+                                   json_schema_extra=_PARAM)
     by_reason: dict[str, float] = Field(
-        default_factory=dict, description="Override-reason id -> days"
+        default_factory=dict, description="Override-reason id -> days",
+        json_schema_extra={**vocab("override_reason"), **_PARAM},
     )
 
 
 class Rule(_Strict):
     id: str = Field(pattern=RULE_ID, description="Stable id, never reused, e.g. R02")
-    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
-    title: str
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Short name in the file "
+                                                                  "name, e.g. mood-anxiety")
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+$", description="Semantic version; "
+                         "cards carry it (bump on any change)")
+    title: str = Field(description="What the rule is about; under 140 characters (it stands "
+                                   "in for a summary that cannot render)")
     hooks: list[
         Literal["patient-view", "order-select", "order-sign", "encounter-start",
                 "encounter-discharge"]
-    ] = Field(min_length=1)
+    ] = Field(min_length=1, description="CDS Hooks the rule runs on")
     priority: int = Field(default=50, ge=0, le=1000, description="Lower renders first")
     problem: str | None = Field(
         default=None,
         description="Clinical problem key; cards of rules sharing it merge into one",
     )
-    enabled: bool = True
-    evidence: Evidence
-    citations: list[Citation] = Field(min_length=1)
-    source: CardSource
-    when: Condition
-    unless: list[Exclusion] = Field(default_factory=list)
-    card: CardSpec
-    suppression: Suppression = Field(default_factory=Suppression)
+    enabled: bool = Field(default=True, description="false: the rule never runs")
+    evidence: Evidence = Field(description="Why: the guideline statement behind the rule")
+    citations: list[Citation] = Field(
+        min_length=1, description="Sources; at least one with a url",
+        json_schema_extra={"contains": {"required": ["url"],
+                                        "properties": {"url": {"type": "string"}}}})
+    source: CardSource = Field(description="The card's source (CDS Hooks `source`)")
+    when: Condition = Field(description="When the rule fires: a pattern, `all`, `any` or "
+                                        "`use`")
+    unless: list[Exclusion] = Field(default_factory=list, description="Patterns (or `use`) "
+                                    "that veto a match: the rule fires only when none matches")
+    card: CardSpec = Field(description="What the clinician sees")
+    suppression: Suppression = Field(default_factory=Suppression, description="How long an "
+                                     "overridden card stays hidden")
 
     @field_validator("citations")
     @classmethod
@@ -303,11 +361,7 @@ class RuleFile(Rule):
 class Definitions(_Strict):
     """rules/definitions.yaml: named conditions shared by rules (`use: name`)."""
 
-    definitions: dict[str, Condition]
+    definitions: dict[str, Condition] = Field(
+        description="Name (used as `use: <name>`) -> condition",
+        json_schema_extra={"propertyNames": {"pattern": BINDING}})
 
-
-def rule_json_schema() -> dict[str, Any]:
-    schema = RuleFile.model_json_schema(by_alias=True)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "CDS rule file"
-    return schema

@@ -7,22 +7,26 @@ YAML 1.2 as far as authors notice: only true/false are booleans (`yes`, `no`, `o
 text) and dates stay text. Duplicate keys are errors. `SourceDoc.position` turns a path such
 as `("when", "all", 0, "where", "value")` into the position of the deepest element of the
 path present in the file; path elements that are not in the file (pydantic's union tags,
-for example) are skipped.
+for example) are skipped. `SourceDoc.locate` finds a piece of text inside the value at a
+path (a misspelt name inside a 40-line card template), so a problem can point at it.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cds.errors import RulePackError
+from cds.rules.modelpath import keys_of, model_at
+from cds.suggest import hint, unknown
 
 PathItem = str | int
 
@@ -36,10 +40,17 @@ class Problem:
     col: int
     message: str
     severity: str = "error"  # or "warning": reported by check, never blocks a load
+    # What the problem follows from ("parameters.yaml", "rule R02", ...): when that part of
+    # the pack did not load, its own error says so and this one is left out.
+    requires: str = field(default="", compare=False)
 
     @property
     def is_error(self) -> bool:
         return self.severity == "error"
+
+    def needing(self, part: str) -> Problem:
+        """This problem, marked as following from `part` of the pack."""
+        return replace(self, requires=part)
 
     def __str__(self) -> str:
         prefix = "" if self.is_error else "warning: "
@@ -66,22 +77,32 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+Span = tuple[int, int]  # character offsets of a value in its file: [start, end)
+
+
 class PosDict(dict[str, Any]):
-    """A mapping that knows its position and the position of each key (1-based)."""
+    """A mapping that knows its position, the position of each key (1-based) and the span
+    of each value."""
 
     pos: tuple[int, int] = (1, 1)
     key_pos: dict[str, tuple[int, int]]
+    value_span: dict[str, Span]
 
 
 class PosList(list[Any]):
-    """A sequence that knows its position and the position of each item (1-based)."""
+    """A sequence that knows its position, the position (1-based) and span of each item."""
 
     pos: tuple[int, int] = (1, 1)
     item_pos: list[tuple[int, int]]
+    item_span: list[Span]
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _span(node: yaml.Node) -> Span:
+    return node.start_mark.index, node.end_mark.index
 
 
 class _Loader(yaml.CSafeLoader):  # type: ignore[misc, name-defined]
@@ -102,6 +123,7 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> PosDict:
     out = PosDict()
     out.pos = _mark(node)
     out.key_pos = {}
+    out.value_span = {}
     loader.flatten_mapping(node)
     for key_node, value_node in node.value:
         key = str(loader.construct_object(key_node, deep=True))
@@ -109,6 +131,7 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> PosDict:
             raise yaml.MarkedYAMLError(problem=f"duplicate key '{key}'",
                                        problem_mark=key_node.start_mark)
         out.key_pos[key] = _mark(key_node)
+        out.value_span[key] = _span(value_node)
         out[key] = loader.construct_object(value_node, deep=True)
     return out
 
@@ -117,6 +140,7 @@ def _sequence(loader: _Loader, node: yaml.SequenceNode) -> PosList:
     out = PosList(loader.construct_object(child, deep=True) for child in node.value)
     out.pos = _mark(node)
     out.item_pos = [_mark(child) for child in node.value]
+    out.item_span = [_span(child) for child in node.value]
     return out
 
 
@@ -125,30 +149,50 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequen
 
 
 class SourceDoc:
-    """One YAML file: its data (dicts and lists that know their positions)."""
+    """One YAML file: its data (dicts and lists that know their positions) and its text."""
 
-    def __init__(self, path: Path, data: Any) -> None:
+    def __init__(self, path: Path, data: Any, text: str = "") -> None:
         self.path = path
         self.name = display_path(path)
         self.data = data
+        self.text = text
+
+    def _walk(self, path: Sequence[PathItem]) -> tuple[tuple[int, int], Span | None]:
+        """Position and span of the deepest element of `path` present in the file."""
+        node = self.data
+        where = node.pos if isinstance(node, PosDict | PosList) else (1, 1)
+        span: Span | None = None
+        for item in path:
+            if isinstance(node, PosDict) and isinstance(item, str) and item in node:
+                where, span = node.key_pos[item], node.value_span[item]
+                node = node[item]
+            elif isinstance(node, PosList) and isinstance(item, int) and 0 <= item < len(node):
+                where, span = node.item_pos[item], node.item_span[item]
+                node = node[item]
+            # anything else (a union tag, a missing key) keeps the last position found
+        return where, span
 
     def position(self, path: Sequence[PathItem]) -> tuple[int, int]:
         """1-based (line, col) of the deepest element of `path` present in the file."""
-        node = self.data
-        line, col = node.pos if isinstance(node, PosDict | PosList) else (1, 1)
-        for item in path:
-            if isinstance(node, PosDict) and isinstance(item, str) and item in node:
-                line, col = node.key_pos[item]
-                node = node[item]
-            elif isinstance(node, PosList) and isinstance(item, int) and 0 <= item < len(node):
-                line, col = node.item_pos[item]
-                node = node[item]
-            # anything else (a union tag, a missing key) keeps the last position found
-        return line, col
+        return self._walk(path)[0]
+
+    def locate(self, path: Sequence[PathItem], pattern: str) -> tuple[int, int] | None:
+        """1-based (line, col) of the first match of the regular expression `pattern` inside
+        the value at `path` (None if it is not there, e.g. split over two lines)."""
+        _where, span = self._walk(path)
+        if span is None:
+            return None
+        found = re.compile(pattern).search(self.text, *span)
+        if found is None:
+            return None
+        start = found.start()
+        line_start = self.text.rfind("\n", 0, start) + 1
+        return self.text.count("\n", 0, start) + 1, start - line_start + 1
 
     def problem(self, path: Sequence[PathItem], message: str,
-                severity: str = "error") -> Problem:
-        line, col = self.position(path)
+                severity: str = "error", near: str | None = None) -> Problem:
+        """A problem at `path`, or at the first match of the pattern `near` inside it."""
+        line, col = (near and self.locate(path, near)) or self.position(path)
         return Problem(self.name, line, col, message, severity)
 
 
@@ -165,10 +209,13 @@ def load_yaml(path: Path) -> SourceDoc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         message = exc.problem or exc.context or "invalid YAML"
+        start = exc.context_mark
+        if exc.problem and exc.context and start is not None and start.line + 1 != line:
+            message += f" ({exc.context} started at {start.line + 1}:{start.column + 1})"
         raise PackProblems([Problem(name, line, col, f"invalid YAML: {message}")]) from exc
     except yaml.YAMLError as exc:
         raise PackProblems([Problem(name, 1, 1, f"invalid YAML: {exc}")]) from exc
-    return SourceDoc(path, data)
+    return SourceDoc(path, data, text)
 
 
 def problem_from_error(error: RulePackError, fallback: str) -> Problem:
@@ -183,24 +230,55 @@ def problem_from_error(error: RulePackError, fallback: str) -> Problem:
 
 
 def validation_problems(doc: SourceDoc, exc: ValidationError,
-                        base: tuple[PathItem, ...] = ()) -> list[Problem]:
-    """Pydantic errors as positioned problems, one per place and message."""
+                        base: tuple[PathItem, ...] = (),
+                        model: type[BaseModel] | None = None) -> list[Problem]:
+    """Pydantic errors as positioned problems, one per place and message; with the `model`
+    that was validated, an unknown key lists the keys that were expected."""
     out: dict[tuple[int, int, str], Problem] = {}
-    for err in exc.errors():
+    errors = exc.errors()
+    extra: dict[tuple[PathItem, ...], list[str]] = {}
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            extra.setdefault(tuple(err["loc"][:-1]), []).append(str(err["loc"][-1]))
+    for err in errors:
         loc = base + tuple(err["loc"])
         kind = err["type"]
+        if kind == "missing" and difflib.get_close_matches(
+                str(loc[-1]), extra.get(tuple(err["loc"][:-1]), []), n=1):
+            continue  # the misspelt key is reported as unknown, with this one as its guess
         message = str(err["msg"]).removeprefix("Value error, ")
         if kind in ("float_type", "int_type", "string_type", "float_parsing", "int_parsing"):
             message = "expected a number or a text value"
         elif kind == "missing":
             message = f"missing required key '{loc[-1]}'"
         elif kind == "extra_forbidden":
-            message = f"unknown key '{loc[-1]}'"
+            message = _unknown_key(model, tuple(err["loc"]))
+        elif kind == "literal_error":
+            allowed = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+            message = f"'{err['input']}' is not allowed {hint(str(err['input']), allowed)}"
         line, col = doc.position(loc)
-        where = ".".join(str(p) for p in _present(doc, loc))
+        present = list(_present(doc, loc))
+        where = ".".join(str(p) for p in present)
         text = f"{where}: {message}" if where and kind != "extra_forbidden" else message
-        out.setdefault((line, col, message), Problem(doc.name, line, col, text))
+        problem = Problem(doc.name, line, col, text)
+        if _is_reference(doc, present):  # it would be a parameter's value once it resolves
+            problem = problem.needing("parameters.yaml")
+        out.setdefault((line, col, message), problem)
     return list(out.values())
+
+
+def _is_reference(doc: SourceDoc, path: list[PathItem]) -> bool:
+    node: Any = doc.data
+    for item in path:
+        node = node[item]
+    return isinstance(node, str) and node.startswith("@")
+
+
+def _unknown_key(model: type[BaseModel] | None, loc: tuple[PathItem, ...]) -> str:
+    parent = model_at(model, loc[:-1]) if model is not None else None
+    if parent is None:
+        return f"unknown key '{loc[-1]}'"
+    return unknown(getattr(parent, "key_kind", "key"), str(loc[-1]), keys_of(parent))
 
 
 def _present(doc: SourceDoc, loc: tuple[PathItem, ...]) -> Iterator[PathItem]:

@@ -13,6 +13,7 @@ from rich.table import Table
 from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds.settings import Settings
 from cds.store import tables
 from cds.store.database import make_engine, safe_url
 from cds.store.report import Report, build_report
@@ -47,8 +48,6 @@ def report_command(
     resolve, most frequent first: add or import them so the safety rules can see them.
     """
     if database_url is None:
-        from cds.settings import Settings
-
         database_url = Settings().database_url
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)

@@ -42,6 +42,7 @@ class AuditRecord:
     # medication codes no ingredient was known for: (system, code, display), no patient data
     unresolved: list[tuple[str, str, str]] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # rules whose cards the budget held back
+    template_errors: list[str] = field(default_factory=list)  # rules whose templates failed
 
 
 class AuditSink(Protocol):

@@ -144,5 +144,12 @@ feedback = Table(
     Column("received_at", UTCDateTime, nullable=False),
 )
 
+# `jti`s of accepted JWTs until they expire, when replay protection is kept in the database.
+jti_seen = Table(
+    "cds_jti_seen", metadata,
+    Column("key", String(64), primary_key=True),  # sha256 of issuer and jti
+    Column("expires_at", Float, nullable=False, index=True),  # Unix time
+)
+
 Index("ix_cds_feedback_suppression", feedback.c.patient, feedback.c.rule_id,
       feedback.c.outcome, feedback.c.outcome_at)

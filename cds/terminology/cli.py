@@ -22,7 +22,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cds.authoring.check import load_pack
 from cds.errors import CDSError
+from cds.settings import Settings
+from cds.terminology.build import import_expansions, import_omtk, rebuild_products
+from cds.terminology.coverage import coverage
+from cds.terminology.omtk import read_omtk
+from cds.terminology.sources import fetch_from_server, read_files
+from cds.terminology.store import read_manifest
 
 terminology_app = typer.Typer(name="terminology", no_args_is_help=True,
                               help="Import value sets and drug data; measure coverage.")
@@ -35,8 +42,6 @@ RulesOpt = Annotated[Path | None, typer.Option("--rules", help="Rule pack direct
 def _rules_dir(path: Path | None) -> Path:
     if path is not None:
         return path
-    from cds.settings import Settings
-
     return Settings().rules_dir
 
 
@@ -71,11 +76,6 @@ def import_command(
     rules: RulesOpt = None,
 ) -> None:
     """Import expansions (files or a terminology server) and OMTK data into the pack."""
-    from cds.terminology.build import import_expansions, import_omtk, rebuild_products
-    from cds.terminology.omtk import read_omtk
-    from cds.terminology.sources import fetch_from_server, read_files
-    from cds.terminology.store import read_manifest
-
     console = Console(highlight=False, soft_wrap=True)
     rules_dir = _rules_dir(rules)
     today = datetime.now(UTC).date()
@@ -116,9 +116,6 @@ def coverage_command(
     ] = False,
 ) -> None:
     """Per class: how many codes of the imported expansions the pack resolves."""
-    from cds.rules.pack import load_pack
-    from cds.terminology.coverage import coverage
-
     console = Console(highlight=False, soft_wrap=True, width=max(Console().width, 130))
     rules_dir = _rules_dir(rules)
     try:

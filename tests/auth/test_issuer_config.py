@@ -149,8 +149,8 @@ def test_cds_serve_stops_with_the_problems_before_starting_workers(
     def never_started(*_args: Any, **_kwargs: Any) -> int:
         raise AssertionError("the service started")
 
-    monkeypatch.setattr("cds.serving.serve", never_started)
-    monkeypatch.setattr("cds.logs.configure_logging", lambda *_args: None)
+    monkeypatch.setattr("cds.cli.run_service", never_started)
+    monkeypatch.setattr("cds.cli.configure_logging", lambda *_args: None)
     result = CliRunner().invoke(
         cli, ["serve"], env={"CDS_TRUSTED_ISSUERS": json.dumps({ISSUER: {"jwks_uri": "x"}})}
     )

@@ -15,7 +15,7 @@ import pytest
 CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver")
 MISSING = "Chromium and its driver are needed: apt-get install chromium chromium-driver " \
-          "(scripts/test.d/30-chromium.sh installs them)"
+          "(scripts/test.d/50-chromium.sh installs them)"
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from cds.authoring.synth import build_patient_data
 from cds.facts.config import FactConfig
 from cds.facts.extract import Extraction, extract
 from cds.fhir.collect import collect
-from cds.fhir.synth import build_patient_data
 
 PATIENT = {"reference": "Patient/p1"}
 LOINC = "http://loinc.org"

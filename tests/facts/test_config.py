@@ -88,7 +88,8 @@ def test_an_unknown_value_set_in_dose_response_fails_the_load(tmp_path: Path) ->
     with pytest.raises(RulePackError) as err:
         load_fact_config(rules)
     line = _line_of(rules / "medications.yaml", "[snris,")
-    assert f"medications.yaml:{line}: unknown value set(s): snris" in err.value.message
+    assert (f"medications.yaml:{line}: unknown value set 'snris' (did you mean 'snri'? "
+            "valid: ") in err.value.message
 
 
 def test_an_unknown_value_set_in_unknown_products_fails_the_load(tmp_path: Path) -> None:
@@ -97,7 +98,8 @@ def test_an_unknown_value_set_in_unknown_products_fails_the_load(tmp_path: Path)
     with pytest.raises(RulePackError) as err:
         load_fact_config(rules)
     line = _line_of(rules / "medications.yaml", "[order-check]")
-    assert f"medications.yaml:{line}: unknown value set(s): order-check" in err.value.message
+    assert (f"medications.yaml:{line}: unknown value set 'order-check' (did you mean "
+            "'order-checked'? valid: ") in err.value.message
 
 
 def test_a_product_pointing_at_an_unknown_ingredient_fails(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from cds.authoring.synth import build_patient_data
 from cds.facts.config import FactConfig
 from cds.facts.extract import extract
-from cds.fhir.synth import build_patient_data
 
 from .helpers import run
 

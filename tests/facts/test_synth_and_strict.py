@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from cds.authoring.synth import build_draft_orders, build_request, build_resources
 from cds.facts.config import FactConfig
 from cds.fhir.strict import validate_resources, validation_errors
-from cds.fhir.synth import build_draft_orders, build_request, build_resources
 
 from .helpers import fact, has_fact, notes, obs, run, run_raw
 

@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds.app import create_app
+from cds.authoring.synth import build_resources
 from cds.fhir.connections import FhirConnections
-from cds.fhir.synth import build_resources
 from cds.settings import Settings
 from cds.store.interfaces import MemoryStore
 from tests.integration.data import hook_request, resolve

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds.app import create_app
-from cds.fhir.synth import build_resources
+from cds.authoring.synth import build_resources
 from cds.settings import Settings
 from cds.store.interfaces import MemoryStore
 from tests.integration.fhir_server import LoopbackFhirServer

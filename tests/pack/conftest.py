@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from cds.authoring.check import load_pack
 from cds.pipeline import Evaluator
-from cds.rules.pack import load_pack
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
 

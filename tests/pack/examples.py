@@ -70,8 +70,10 @@ def readme_examples() -> list[Example]:
 
 
 @contextmanager
-def service(tmp_path: Path, now: datetime) -> Iterator[TestClient]:
-    """The service with its clock pinned to `now`: the examples are dated relative to it."""
+def service(tmp_path: Path, now: datetime | None) -> Iterator[TestClient]:
+    """The service with its clock pinned to `now` (the examples are dated relative to it), or
+    on the real clock when `now` is None."""
     settings = Settings(auth="off", database_url=f"sqlite:///{tmp_path / 'cds.sqlite3'}")
-    with TestClient(create_app(settings, clock=lambda: now)) as client:
+    clock = None if now is None else lambda: now
+    with TestClient(create_app(settings, clock=clock)) as client:
         yield client

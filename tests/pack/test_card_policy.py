@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from cds.authoring.synth import build_patient_data
 from cds.fhir.collect import collect
-from cds.fhir.synth import build_patient_data
 from cds.pipeline import Evaluator
 from cds.rules.packfiles import CardPolicyFile
 from cds.store.audit import rows_of, spool_line

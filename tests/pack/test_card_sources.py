@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cds.fhir.synth import build_patient_data
+from cds.authoring.synth import build_patient_data
 from cds.hooks.models import Card
 from cds.pipeline import Evaluator
 

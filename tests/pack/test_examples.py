@@ -1,12 +1,17 @@
-"""Every example request in fhir_examples/ produces exactly the cards its README lists."""
+"""Every example request in fhir_examples/ produces exactly the cards its README lists: the
+files, at the moment they are dated from, and `cds example NAME` today, on the real clock."""
 
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from cds.cli import app as cli
 from tests.pack.examples import EXAMPLES, Example, readme_examples, service
 
 SEVERITY = {"critical": 0, "warning": 1, "info": 2}
@@ -16,7 +21,7 @@ CASES = readme_examples()
 @pytest.fixture(scope="module")
 def responses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """Each example posted once to its service, with the clock at the examples' moment."""
-    from fhir_examples.generate import NOW
+    from cds.examples.patients import NOW
 
     out: dict[str, dict[str, Any]] = {}
     with service(tmp_path_factory.mktemp("examples"), NOW) as client:
@@ -27,8 +32,34 @@ def responses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, A
     return out
 
 
+@pytest.fixture(scope="module")
+def todays_responses(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[datetime, dict[str, Any]]]:
+    """Each example as `cds example NAME` prints it now, posted to the service on the real
+    clock; with the moment it was printed."""
+    runner = CliRunner()
+    out: dict[str, tuple[datetime, dict[str, Any]]] = {}
+    with service(tmp_path_factory.mktemp("today"), None) as client:
+        for example in CASES:
+            printed_at = datetime.now(UTC)
+            printed = runner.invoke(cli, ["example", example.file.removesuffix(".json")])
+            assert printed.exit_code == 0, printed.output
+            reply = client.post(f"/cds-services/{example.service}", content=printed.stdout,
+                                headers={"Content-Type": "application/json"})
+            assert reply.status_code == 200, f"{example.file}: {reply.status_code} {reply.text}"
+            out[example.file] = printed_at, reply.json()
+    return out
+
+
 def _rule(card: dict[str, Any]) -> str:
     return str(card["extension"]["org.stresspain.cds"]["rule"])
+
+
+def _moved(text: str, days: int) -> str:
+    """`text` with every YYYY-MM-DD date `days` days later."""
+    return re.sub(r"\d{4}-\d{2}-\d{2}",
+                  lambda m: (date.fromisoformat(m[0]) + timedelta(days=days)).isoformat(), text)
 
 
 def test_readme_lists_every_example_file_once():
@@ -45,14 +76,14 @@ def test_each_example_targets_the_service_of_its_hook():
 
 
 def test_examples_are_what_the_generator_writes():
-    from fhir_examples.generate import EXAMPLES as SPECS
-    from fhir_examples.generate import NOW, request_for
+    from cds.examples.patients import EXAMPLES as PATIENTS
+    from cds.examples.patients import NOW, request_for
 
-    assert sorted(SPECS) == sorted(e.file for e in CASES)
-    for name in SPECS:
-        committed = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+    assert sorted(f"{name}.json" for name in PATIENTS) == sorted(e.file for e in CASES)
+    for name in PATIENTS:
+        committed = json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
         assert committed == json.loads(json.dumps(request_for(name, NOW))), (
-            f"{name} is stale: run python fhir_examples/generate.py")
+            f"{name}.json is stale: run python fhir_examples/generate.py")
 
 
 @pytest.mark.parametrize("example", CASES, ids=[e.file for e in CASES])
@@ -64,6 +95,22 @@ def test_example_produces_exactly_the_listed_cards(example: Example, responses):
     for card, expected in zip(cards, example.cards, strict=True):
         assert card["summary"].startswith(expected.summary_start), (
             f"{example.file}: {card['summary']!r} does not start with {expected.summary_start!r}")
+
+
+@pytest.mark.parametrize("example", CASES, ids=[e.file for e in CASES])
+def test_example_printed_today_gets_the_listed_cards_on_the_real_clock(
+    example: Example, todays_responses
+):
+    from cds.examples.patients import NOW
+
+    printed_at, reply = todays_responses[example.file]
+    days = (printed_at.date() - NOW.date()).days  # dates in summaries move with the example
+    got = [(_rule(c), c["indicator"], c["summary"]) for c in reply["cards"]]
+    want = [(c.rule, c.indicator, _moved(c.summary_start, days)) for c in example.cards]
+    assert [g[:2] for g in got] == [w[:2] for w in want], (
+        f"{example.file} printed on {printed_at:%Y-%m-%d}: cards {got}, README lists {want}")
+    for (_, _, summary), (_, _, start) in zip(got, want, strict=True):
+        assert summary.startswith(start), f"{example.file}: {summary!r} vs {start!r}"
 
 
 @pytest.mark.parametrize("example", CASES, ids=[e.file for e in CASES])

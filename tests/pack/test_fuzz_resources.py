@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cds.authoring.check import load_pack
 from cds.fhir.collect import collect
 from cds.hooks.models import HookRequest
 from cds.pipeline import Evaluator
-from cds.rules.pack import load_pack
 from fhir_examples.generate import NOW
 
 ROOT = Path(__file__).resolve().parents[2]

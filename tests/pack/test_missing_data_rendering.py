@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from cds.authoring.check import load_pack
 from cds.cards import templating
 from cds.fhir.collect import collect
 from cds.hooks.models import HookRequest
 from cds.pipeline import Evaluator
-from cds.rules.pack import load_pack
 from fhir_examples.generate import NOW
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,10 +8,10 @@ from pathlib import Path
 import orjson
 
 from bench.patients import build_request
+from cds.authoring.check import load_pack
 from cds.fhir.collect import collect
 from cds.hooks.models import HookRequest, HookResponse
 from cds.pipeline import Evaluator
-from cds.rules.pack import load_pack
 from fhir_examples.generate import NOW
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from cds.authoring.check import load_pack
 from cds.pipeline import Evaluator
-from cds.rules.pack import Pack, load_pack
+from cds.rules.pack import Pack
 from tests.rules.standin import PACK, standin_fact_config
 
 BUNDLED_RULES = Path(__file__).resolve().parents[2] / "rules"

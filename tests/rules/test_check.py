@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cds.rules.check import check_dir
-from cds.rules.pack import load_pack
+from cds.authoring.check import check_dir, load_pack
 from cds.rules.source import PackProblems
 from tests.rules.standin import FIXTURES, PACK, standin_fact_config
 
@@ -63,7 +62,8 @@ def test_a_pack_with_errors_does_not_load_and_lists_them_all(tmp_path):
         .replace("pian", "paine"), encoding="utf-8")
     with pytest.raises(PackProblems) as caught:
         load_pack(root, standin_fact_config)
+    measures = "evs_min_week, gad7, isi, pain, phq9, phq9_item9, psqi, pss10"
     messages = [p.message for p in caught.value.problems]
-    assert messages == ["unknown measure 'pian' (not in measures.yaml)",
-                        "unknown measure 'paine' (not in measures.yaml)"]
+    assert messages == [f"unknown measure 'pian' (did you mean 'pain'? valid: {measures})",
+                        f"unknown measure 'paine' (did you mean 'pain'? valid: {measures})"]
     assert "R90-bad.yaml:14:11: unknown measure 'pian'" in caught.value.message

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from cds.authoring.pyeval import full_matches
 from cds.rules import budget
 from cds.rules.compiler import compile_program
 from cds.rules.dnf import Origin
 from cds.rules.prepare import prepare
-from cds.rules.pyeval import full_matches
 from tests.rules import limit_scenarios
 from tests.rules.builders import pattern, program, rule
 

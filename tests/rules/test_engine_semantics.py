@@ -2,7 +2,7 @@
 
 Every operator, `any` branches, joins and `unless` vetoes are covered by a small rule set;
 hypothesis generates fact lists (with missing fields and integer-valued numbers) and the
-matches of the engine must equal those of cds.rules.pyeval, rule by rule and fact by fact.
+matches of the engine must equal those of cds.authoring.pyeval, rule by rule and fact by fact.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cds.authoring.pyeval import full_matches
 from cds.rules.engine import Engine
 from cds.rules.prepare import prepare
-from cds.rules.pyeval import full_matches
 from tests.rules.builders import pattern, program, rule
 
 RULES = [

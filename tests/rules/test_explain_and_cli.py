@@ -9,9 +9,9 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from cds.fhir.synth import build_request
-from cds.rules.cli import explain_command, rules_app
-from cds.rules.explain import explain_facts
+from cds.authoring.cli import explain_command, rules_app
+from cds.authoring.explain import explain_facts
+from cds.authoring.synth import build_request
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 runner = CliRunner()

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
+from cds.authoring.testing import build_evaluator, iter_cases, run_case
 from cds.errors import RulePackError
-from cds.rules.reload import build_evaluator
-from cds.rules.testing import iter_cases, run_case
 from tests.rules.standin import PACK, standin_fact_config
 
 BUNDLED = Path(__file__).resolve().parents[2] / "rules"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from cds.fhir.synth import build_patient_data
+from cds.authoring.check import load_pack
+from cds.authoring.synth import build_patient_data
+from cds.authoring.testing import run_tests
 from cds.pipeline import Evaluator
-from cds.rules.pack import load_pack
-from cds.rules.testing import run_tests
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 GIVEN = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cds.cards.policy import apply_policy
-from cds.facts.notes import DataNote
 from cds.hooks.models import Action, Card, Source, Suggestion
+from cds.notes import DataNote
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 EXT = "org.stresspain.cds"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cds.rules.reload import PackHolder
+from cds.serving.reload import PackHolder
 from tests.rules.conftest import copy_pack
 from tests.rules.standin import standin_fact_config
 

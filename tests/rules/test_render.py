@@ -6,9 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from cds.authoring.check import load_pack
 from cds.cards import templating
 from cds.cards.templating import Scope, compile_condition, compile_native, num
 from cds.hooks.models import Card
+from cds.pipeline import Evaluator
+from tests.rules.conftest import copy_pack
+from tests.rules.standin import standin_fact_config
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 EXT = "org.stresspain.cds"
@@ -125,3 +129,28 @@ def test_rendering_compiles_no_template_per_call(evaluator, monkeypatch):
     monkeypatch.setattr(templating.ENV, "compile_expression", refuse)
     card = _card(evaluator, [_measure("p", "pain", 5.0), _measure("q", "phq9", 16.0)])
     assert card.indicator == "warning"
+
+
+def test_a_variant_condition_that_fails_on_this_patient_sends_the_title_only(tmp_path, caplog):
+    """Check passes (the sample PHQ-9 is the gate, 10); a PHQ-9 of 12 divides by zero."""
+    root = copy_pack(tmp_path / "pack")
+    rule = root / "rules" / "R02-mood.yaml"
+    old = '    - when: "(phq9.value or 0)'
+    rule.write_text(rule.read_text().replace(
+        old, '    - when: "1 / ((phq9.value or 0) - 12) > 0 or (phq9.value or 0)'))
+    evaluator = Evaluator(load_pack(root, standin_fact_config))
+    fine = _card(evaluator, [_measure("p", "pain", 5.0), _measure("q", "phq9", 16.0)])
+    assert (fine.summary, fine.indicator) == ("Pain 5 with PHQ-9 16: offer psychology", "warning")
+
+    with caplog.at_level("ERROR", logger="cds.cards"):
+        evaluation = evaluator.evaluate_facts(
+            [_measure("p", "pain", 5.0), _measure("q", "phq9", 12.0)], "patient-view", NOW,
+            patient_id="p1")
+    (card,) = evaluation.cards
+    assert (card.summary, card.indicator, card.detail) == ("Mood or anxiety with pain", "info",
+                                                           None)
+    assert card.suggestions == [] and card.links == []
+    assert evaluation.template_errors == ["R02"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "rule R02: a card template failed (ZeroDivisionError); the card is sent with its title "
+        "only"]

@@ -11,13 +11,13 @@ from typing import Any
 import orjson
 import pytest
 
+from cds.authoring.check import load_pack
 from cds.cards import templating
 from cds.cards.codegen import Compiler, Unsupported
 from cds.cards.templating import ENV, Scope, compile_native, compile_text
 from cds.fhir.collect import collect
 from cds.hooks.models import HookRequest
 from cds.pipeline import Evaluator
-from cds.rules.pack import load_pack
 from fhir_examples.generate import NOW
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ def _jinja_only() -> _JinjaOnly:
 
 
 def _clear_caches() -> None:
-    for cached in (templating.compile_text, templating._expression,
+    for cached in (templating.compile_text, templating.compile_expression,
                    templating.compile_condition):
         cached.cache_clear()
 

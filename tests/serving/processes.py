@@ -20,21 +20,23 @@ def free_port() -> int:
 
 
 def cds_serve(port: int, workdir: Path, name: str, *, workers: int = 2,
-              database_url: str | None = None,
-              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+              database_url: str | None = None, log_level: str = "WARNING",
+              env: dict[str, str] | None = None, host: str = "127.0.0.1",
+              auth: bool = False) -> subprocess.Popen[bytes]:
+    """`cds serve` (`--no-auth` unless `auth`) writing its output to `workdir/<name>.log`."""
     script = Path(sys.executable).with_name("cds")
     command = [str(script)] if script.exists() else [
         sys.executable, "-c", "from cds.cli import main; main()"]
     env = {
         **os.environ,
         "CDS_DATABASE_URL": database_url or f"sqlite:///{workdir / f'{name}.sqlite3'}",
-        "CDS_LOG_LEVEL": "WARNING",
+        "CDS_LOG_LEVEL": log_level,
         **(env or {}),
     }
     with (workdir / f"{name}.log").open("wb") as log:
         return subprocess.Popen(
-            [*command, "serve", "--no-auth", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(workers)],
+            [*command, "serve", *([] if auth else ["--no-auth"]), "--host", host,
+             "--port", str(port), "--workers", str(workers)],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )
 

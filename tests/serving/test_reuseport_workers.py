@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-import cds.serving
-from cds.serving import REUSEPORT_AVAILABLE, PortUnavailableError, bind_worker_sockets
+import cds.serving.workers
+from cds.serving.workers import REUSEPORT_AVAILABLE, PortUnavailableError, bind_worker_sockets
 from tests.serving.processes import (
     cds_serve,
     children,
@@ -143,7 +143,7 @@ def test_a_listener_that_joins_the_port_while_binding_is_refused(
     """Two servers starting at the same instant both pass the probe; the check catches it."""
     port = free_port()
     intruder = socket.socket()
-    real_check = cds.serving._check_sole_listener
+    real_check = cds.serving.workers._check_sole_listener
 
     def intrude_then_check(family: socket.AddressFamily, sockets: list[socket.socket]) -> None:
         intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -152,7 +152,7 @@ def test_a_listener_that_joins_the_port_while_binding_is_refused(
         intruder.listen()
         real_check(family, sockets)
 
-    monkeypatch.setattr(cds.serving, "_check_sole_listener", intrude_then_check)
+    monkeypatch.setattr(cds.serving.workers, "_check_sole_listener", intrude_then_check)
     try:
         with pytest.raises(PortUnavailableError, match="another process started listening"):
             bind_worker_sockets("127.0.0.1", port, 2, 16)

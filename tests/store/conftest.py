@@ -7,7 +7,6 @@ run; locally those tests skip and say why.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,23 +20,14 @@ from sqlalchemy import create_engine, text
 from cds.metrics import Metrics
 from cds.store.database import Database
 from cds.store.sql import SQLStore
+from tests.services import postgres_server_url
 from tests.store.records import NOW
-
-
-def _postgres_base_url() -> str:
-    url = os.environ.get("CDS_TEST_POSTGRES_URL")
-    if url:
-        return url
-    if os.environ.get("CI") == "true":
-        pytest.fail("CI must test the store on PostgreSQL: CDS_TEST_POSTGRES_URL is not set "
-                    "(scripts/test.d/20-postgres.sh sets it)")
-    pytest.skip("CDS_TEST_POSTGRES_URL is not set: run scripts/test to get a PostgreSQL")
 
 
 @contextmanager
 def postgres_schema() -> Iterator[str]:
     """A fresh schema on the test PostgreSQL: its URL (search_path set), dropped afterwards."""
-    base = _postgres_base_url()
+    base = postgres_server_url()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base)
     with admin.begin() as conn:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from cds.app import create_app
-from cds.fhir.synth import build_request
+from cds.authoring.synth import build_request
 from cds.settings import Settings
 from cds.store import tables
 

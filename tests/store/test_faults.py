@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 from bench.faultproxy import FaultProxy
 from cds.hooks.card_ids import new_card_uuid
-from cds.serving import REUSEPORT_AVAILABLE
+from cds.serving.workers import REUSEPORT_AVAILABLE
 from tests.serving.processes import cds_serve, free_port, stop_group, wait_ready, worker_pids
 
 pytestmark = [

@@ -1,0 +1,6 @@
+"""`python -m cds`: the `cds` command."""
+
+from cds.cli import main
+
+if __name__ == "__main__":
+    main()

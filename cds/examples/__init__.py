@@ -1,0 +1,1 @@
+"""Example patients and `cds example`."""

@@ -1,0 +1,1 @@
+"""CDS Hooks: the wire models, the service definitions and prefetch."""
