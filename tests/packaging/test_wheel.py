@@ -160,3 +160,16 @@ def test_the_installed_service_answers_an_example_with_its_card(installed: Insta
         assert json.dumps(discovery).count("stress-pain-") >= 3
     finally:
         stop_group(server)
+
+
+def test_the_wheel_generates_a_population_and_names_the_dryrun_extra(installed: Installed):
+    made = installed.cds("population", "generate", "--patients", "3", "--now", "2026-11-20",
+                         "--out", "population", "--workers", "1")
+    assert made.returncode == 0, made.stderr
+    assert "3 patients" in made.stdout
+    (site,) = (installed.venv / "lib").glob("python3.*/site-packages")
+    assert (site / "cds" / "dryrun" / "templates" / "report.html.j2").is_file()
+    # The runtime lock has no pyarrow or matplotlib: the command says what to install.
+    run = installed.cds("dryrun", "population", "--now", "2026-11-20", "--out", "out")
+    assert run.returncode == 2
+    assert "pip install 'stress-pain-cds[dryrun]'" in run.stderr
