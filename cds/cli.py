@@ -106,7 +106,8 @@ def serve(
             log_config=None,
             access_log=False,
             proxy_headers=False,
-            http=head_limited_protocol(settings.max_header_bytes, settings.max_header_line_bytes),
+            http=head_limited_protocol(settings.max_header_bytes, settings.max_header_line_bytes,
+                                       settings.header_timeout_ms / 1000.0),
         )
     except PortUnavailableError as exc:
         typer.secho(f"cds serve: {exc}", fg=typer.colors.RED, err=True)

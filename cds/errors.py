@@ -11,7 +11,8 @@
     │   ├── UnknownCard           404     unknown-card
     │   ├── PrefetchUnavailable   412     prefetch-unavailable
     │   ├── URITooLong            414     uri-too-long         (these two are answered by
-    │   ├── HeaderFieldsTooLarge  431     header-fields-too-large   the HTTP protocol itself)
+    │   ├── HeaderFieldsTooLarge  431     header-fields-too-large   the HTTP protocol itself,
+    │   ├── RequestHeadTimeout    408     request-timeout           as is this one)
     │   └── ClientClosedRequest   499     client-closed-request     (the caller hung up)
     ├── AuthError                 401     unauthorized         (+ WWW-Authenticate)
     ├── TryAgainLater             503     (+ Retry-After)
@@ -103,6 +104,11 @@ class URITooLong(RequestError):
 class HeaderFieldsTooLarge(RequestError):
     status = 431
     reason = "header-fields-too-large"
+
+
+class RequestHeadTimeout(RequestError):
+    status = 408
+    reason = "request-timeout"
 
 
 class ClientClosedRequest(RequestError):

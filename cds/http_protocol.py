@@ -14,7 +14,11 @@ So this protocol keeps httptools and measures the head as it arrives, before the
   header lines, CRLFs included) longer than the total limit, is answered 431 Request
   Header Fields Too Large.
 
-Both answers carry the service's JSON error body and end the connection. A head still
+- a head that has begun but is not complete within the head timeout is answered 408
+  Request Timeout (uvicorn only times out idle keep-alive connections, so a client
+  trickling its head below the limits would otherwise hold a connection for ever).
+
+These answers carry the service's JSON error body and end the connection. A head still
 arriving is measured by the bytes received for it (leaving out those that shared a read
 with the end of the previous request on the connection); a finished one, by what it parsed
 to, which can only be less (by whitespace the parser drops). So a head within the limits is
@@ -36,7 +40,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from cds.errors import HeaderFieldsTooLarge, RequestError, URITooLong
+from cds.errors import HeaderFieldsTooLarge, RequestError, RequestHeadTimeout, URITooLong
 
 log = logging.getLogger("cds.http")
 
@@ -51,6 +55,7 @@ LINGER_SECONDS = 2.0
 class HeadLimits:
     total: int  # the head: request line and header lines, CRLFs included, in bytes
     line: int  # the request target, and each header field (`name: value`)
+    timeout_s: float = 10.0  # from the head's first byte to its end
 
 
 class _Refused(Exception):
@@ -73,6 +78,7 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         self._head_received = 0  # bytes received while in the head (whole reads only)
         self._refusal: RequestError | None = None
         self._refused = False
+        self._head_timer: asyncio.TimerHandle | None = None
 
     def data_received(self, data: bytes) -> None:
         """uvicorn's own `data_received`, with the head measured and refused over the limits."""
@@ -80,6 +86,9 @@ class HeadLimitedProtocol(HttpToolsProtocol):
             return
         self._unset_keepalive_if_required()
         if self._in_head:
+            if self._head_received == 0 and data:
+                self._head_timer = self.loop.call_later(self.limits.timeout_s,
+                                                        self._head_timed_out)
             self._head_received += len(data)
         try:
             self.parser.feed_data(data)
@@ -110,6 +119,7 @@ class HeadLimitedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         """The finished head, measured once: cheaper than a check per header field."""
         self._in_head = False
+        self._cancel_head_timer()
         line = self.limits.line
         size = len(self.parser.get_method()) + len(self.url) + _HEAD_FRAMING
         for name, value in self.headers:
@@ -126,7 +136,22 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         self._in_head = True
         self._head_received = 0
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
     # --- refusing ----------------------------------------------------------------------
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self._refused and not self.transport.is_closing():
+            self._refuse(RequestHeadTimeout(
+                f"the request head did not arrive within {self.limits.timeout_s:g} s"))
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
 
     def _too_large(self) -> HeaderFieldsTooLarge:
         return HeaderFieldsTooLarge(
@@ -171,6 +196,8 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
-def head_limited_protocol(total: int, line: int) -> Callable[..., HeadLimitedProtocol]:
+def head_limited_protocol(total: int, line: int,
+                          timeout_s: float = 10.0) -> Callable[..., HeadLimitedProtocol]:
     """The `http` protocol factory for `uvicorn.Config` (picklable, for worker processes)."""
-    return functools.partial(HeadLimitedProtocol, limits=HeadLimits(total=total, line=line))
+    return functools.partial(HeadLimitedProtocol,
+                             limits=HeadLimits(total=total, line=line, timeout_s=timeout_s))

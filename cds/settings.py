@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         default=8 * 1024, ge=256, le=1024 * 1024,
         description="The request target (414 over it) and each header field (431).",
     )
+    header_timeout_ms: int = Field(
+        default=10_000, ge=100, le=300_000,
+        description="Longest time a request head may take to arrive once it has begun; "
+        "over it: 408 and the connection is closed (a client trickling its head never holds "
+        "a connection for long).",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     log_level: str = "INFO"
     log_json: bool = True

@@ -64,6 +64,8 @@ ERRORS: dict[int, str] = {
     401: "Missing or invalid CDS Hooks JWT (`unauthorized`, with WWW-Authenticate).",
     404: "No such service (`unknown-service`), or feedback for a card this service did not "
     "issue (`unknown-card`).",
+    408: "The request head did not arrive within CDS_HEADER_TIMEOUT_MS of its first byte "
+    "(`request-timeout`); the connection is closed.",
     412: "Required prefetch missing and no usable fhirServer (`prefetch-unavailable`).",
     413: "Body over CDS_MAX_BODY_BYTES (`payload-too-large`).",
     414: "Request target over CDS_MAX_HEADER_LINE_BYTES (`uri-too-long`), answered before "
@@ -78,7 +80,7 @@ ERRORS: dict[int, str] = {
     "Retry-After); the same feedback may be sent again.",
 }
 
-HEAD_LIMITS = (414, 431)  # every route: the HTTP protocol answers these before routing
+HEAD_LIMITS = (408, 414, 431)  # every route: the HTTP protocol answers these before routing
 
 
 def responses(model: type[BaseModel], *statuses: int) -> dict[int | str, dict[str, Any]]:

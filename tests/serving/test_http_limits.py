@@ -228,3 +228,36 @@ def test_a_client_that_hangs_up_mid_body_is_logged_at_info_and_counted_as_499(
         metrics = resp.read().decode()
     assert 'cds_errors_total{kind="client-closed-request"} 1.0' in metrics
     assert 'kind="internal-error"' not in metrics and 'kind="http-500"' not in metrics
+
+
+def test_a_head_that_trickles_in_too_slowly_is_answered_408_and_closed(tmp_path: Path) -> None:
+    port = free_port()
+    proc = cds_serve(port, tmp_path, "slow-head", workers=1,
+                     env={"CDS_HEADER_TIMEOUT_MS": "500"})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "slow-head.log").read_text()
+            assert time.monotonic() < deadline, "cds serve did not become ready"
+            try:
+                if get(port, "/readyz") == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never finished
+            started = time.monotonic()
+            answer = read_all(sock)
+            took = time.monotonic() - started
+        status, headers, body = parse(answer)
+        assert (status, body["error"]) == (408, "request-timeout")
+        assert "connection: close" in headers
+        assert 0.3 < took < 4.0  # the 0.5 s limit, plus the linger before the close
+        # An idle keep-alive connection between requests is not a head in progress.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            time.sleep(1.0)
+            sock.sendall(head())
+            assert parse(read_all(sock))[0] == 200
+    finally:
+        stop_group(proc)
