@@ -27,6 +27,7 @@ from cds.authoring.packschema import file_kind, kind_schema, render, write_schem
 from cds.authoring.testing import build_evaluator, run_tests
 from cds.authoring.vocabulary import pack_vocabulary
 from cds.errors import RequestError
+from cds.pipeline import Evaluator
 from cds.rules.pack import read_pack
 from cds.rules.source import PackProblems
 from cds.settings import Settings
@@ -47,6 +48,16 @@ def _rules_dir(path: Path | None) -> Path:
 def _console() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
+
+
+def _load_or_exit(console: Console, rules: Path | None) -> Evaluator:
+    """The pack at `rules`, compiled; its problems printed and exit 1 when it cannot load."""
+    try:
+        return build_evaluator(_rules_dir(rules), run_pack_tests=False)
+    except PackProblems as exc:
+        for problem in exc.problems:
+            console.print(str(problem), markup=False)
+        raise typer.Exit(1) from exc
 
 def _bad_input(command: str, message: str) -> NoReturn:
     """One line on stderr and exit status 2: the input, not the pack, is wrong."""
@@ -106,12 +117,7 @@ def test_command(
 ) -> None:
     """Run the pack's rule test cases (rules/tests/*.yaml)."""
     console = _console()
-    try:
-        evaluator = build_evaluator(_rules_dir(rules), run_pack_tests=False)
-    except PackProblems as exc:
-        for problem in exc.problems:
-            console.print(str(problem), markup=False)
-        raise typer.Exit(1) from exc
+    evaluator = _load_or_exit(console, rules)
     if rule is not None and all(t.tests.rule != rule for t in evaluator.pack.tests):
         _bad_input("rules test", unknown("rule", rule,
                                          sorted({t.tests.rule for t in evaluator.pack.tests}),
@@ -207,12 +213,7 @@ def explain_command(
     console = _console()
     when = _time(now)
     body = _json(request)
-    try:
-        evaluator = build_evaluator(_rules_dir(rules), run_pack_tests=False)
-    except PackProblems as exc:
-        for problem in exc.problems:
-            console.print(str(problem), markup=False)
-        raise typer.Exit(1) from exc
+    evaluator = _load_or_exit(console, rules)
     try:
         explanation = explain_request(evaluator, body, when, service)
     except RequestError as exc:

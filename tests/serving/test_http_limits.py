@@ -56,19 +56,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     proc = cds_serve(port, workdir, "limits", workers=1, log_level="INFO")
     log_path = workdir / "limits.log"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text(errors="replace")
-            assert time.monotonic() < deadline, "cds serve did not become ready"
-            try:
-                if get(port, "/readyz") == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
+        wait_until_ready(proc, port, log_path)
         yield Server(proc, port, log_path)
     finally:
         stop_group(proc)
+
+
+def wait_until_ready(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    """Until /readyz answers 200 (one worker); fails with the server's log if it exits."""
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, log_path.read_text(errors="replace")
+        assert time.monotonic() < deadline, "cds serve did not become ready"
+        try:
+            if get(port, "/readyz") == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
 
 
 def head(target: str = "/healthz", fields: list[tuple[str, str]] | None = None) -> bytes:
@@ -235,16 +240,7 @@ def test_a_head_that_trickles_in_too_slowly_is_answered_408_and_closed(tmp_path:
     proc = cds_serve(port, tmp_path, "slow-head", workers=1,
                      env={"CDS_HEADER_TIMEOUT_MS": "500"})
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "slow-head.log").read_text()
-            assert time.monotonic() < deadline, "cds serve did not become ready"
-            try:
-                if get(port, "/readyz") == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
+        wait_until_ready(proc, port, tmp_path / "slow-head.log")
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never finished
             started = time.monotonic()
