@@ -141,7 +141,25 @@ backend replicas
     option httpchk GET /readyz
     default-server inter 300ms fall 1 rise 1
 {servers}
+listen stats
+    bind 127.0.0.1:{stats_port}
+    stats enable
+    stats uri /stats
 """
+
+
+def servers_up(stats_port: int) -> set[str]:
+    """The replicas HAProxy currently routes to (its own view, from the CSV stats page)."""
+    conn = http.client.HTTPConnection("127.0.0.1", stats_port, timeout=5)
+    try:
+        conn.request("GET", "/stats;csv")
+        rows = conn.getresponse().read().decode().splitlines()
+    finally:
+        conn.close()
+    header = rows[0].lstrip("# ").split(",")
+    status = header.index("status")
+    return {fields[1] for fields in (row.split(",") for row in rows[1:])
+            if fields[0] == "replicas" and fields[1] != "BACKEND" and fields[status] == "UP"}
 
 
 @pytest.fixture
@@ -151,7 +169,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         pytest.fail("haproxy is not installed (scripts/test.d/40-haproxy.sh installs it)")
     key = SigningKey.es384("replica-key")
     (tmp_path / "jwks.json").write_text(json.dumps(jwks(key)))
-    port, lb_port = free_port(), free_port()
+    port, lb_port, stats_port = free_port(), free_port(), free_port()
     with postgres_schema() as database_url:
         env = {
             "CDS_AUTH": "on", "CDS_PUBLIC_BASE_URL": BASE,
@@ -171,7 +189,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
                 **env, "CDS_AUDIT_SPOOL_DIR": str(workdir / "spool")}))
         servers = "\n".join(f"    server r{i} {r.host}:{r.port} check"
                             for i, r in enumerate(replicas))
-        (tmp_path / "haproxy.cfg").write_text(HAPROXY.format(lb_port=lb_port, servers=servers))
+        (tmp_path / "haproxy.cfg").write_text(HAPROXY.format(lb_port=lb_port, stats_port=stats_port,
+                                                                 servers=servers))
         lb = subprocess.Popen([haproxy, "-f", str(tmp_path / "haproxy.cfg"), "-db"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -181,6 +200,10 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
                 assert wait_until(lambda r=replica: call(r.host, r.port, "GET", "/readyz")[0]
                                   == 200, 40), (replica.workdir / f"replica-{replica.host}.log"
                                                 ).read_text(errors="replace")
+            # The load balancer routes only after its own health check has seen each replica
+            # ready; a call before that is its 503, not the service's.
+            names = {f"r{i}" for i in range(len(replicas))}
+            assert wait_until(lambda: servers_up(stats_port) == names, 20)
             yield Cluster(replicas, lb_port, database_url, key)
         finally:
             for replica in replicas:
