@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cds.cards.notes import EngineTextRenderer, card_meta
+from cds.cards.notes import EngineTextRenderer
 from cds.cards.policy import apply_policy
 from cds.cards.render import CardRenderer, ResourceLookup
 from cds.facts.extract import extract
@@ -153,14 +153,8 @@ class Evaluator:
         return Evaluation(policy.cards, matches, facts, list(notes), {
             "evaluate": (t1 - t0) * 1000.0, "render": (t2 - t1) * 1000.0,
             "policy": (t3 - t2) * 1000.0},
-            left_out=[rule for card in policy.left_out for rule in _rules_of(card)],
+            left_out=[rule for card in policy.left_out for rule in card.meta.rules],
             template_errors=failed)
-
-
-def _rules_of(card: Card) -> list[str]:
-    """The rule a card stands for and every rule merged into it."""
-    meta = card_meta(card)
-    return [str(meta.get("rule")), *(str(r) for r in meta.get("alsoFrom") or [])]
 
 
 class ResourcesByRef:

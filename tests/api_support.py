@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from cds.hooks.card_meta import CardMeta
 from cds.hooks.models import Card, Source
 from cds.hooks.services import ServiceCatalogue
 
@@ -82,8 +83,7 @@ class OneCardPack:
             summary=f"{data.hook}: {len(data.resources)} resources",
             indicator="info",
             source=Source(label="Test"),
-            extension={"org.stresspain.cds": {"rule": "T1"}},
-        )
+        ).with_meta(CardMeta(rule="T1"))
         return _Evaluation(cards=keep([card])[0] if keep else [card], matches=[_Match("T1")])
 
 

@@ -8,6 +8,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
+from cds.hooks.card_meta import CardMeta
 from cds.hooks.models import Card, FhirAuthorization, HookRequest, Link, Source, Suggestion
 from tests.api_support import SPEC_DIR, spec_validator
 
@@ -97,9 +98,7 @@ def test_response_json_is_exactly_what_pydantic_serialises() -> None:
         selectionBehavior="at-most-one",
         overrideReasons=[Coding(code="r1", system="https://x", userSelected=True)],
         links=[Link(label="App", url="https://app", type="smart", appContext="{}")],
-        extension={"org.stresspain.cds": {"rule": "R02", "matches": [{"value": 1.5}],
-                                          "alsoFrom": [], "empty": None}},
-    )
+    ).with_meta(CardMeta(rule="R02", matches=(("pain", {"value": 1.5, "empty": None}),)))
     response = HookResponse(cards=[rich, card()])
     expected = {"cards": [c.model_dump(mode="json") for c in response.cards],
                 "systemActions": []}

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 router = APIRouter()
 PACK_VERSION_HEADER = "X-CDS-Pack-Version"  # which pack answered: a rollout can be watched
 log = logging.getLogger("cds.api")
-EXTENSION_KEY = "org.stresspain.cds"
 
 
 def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
@@ -65,15 +64,9 @@ def _service(pack: ActivePack | None, service_id: str) -> ServiceDefinition:
     return service
 
 
-def _card_records(cards: list[Any]) -> list[CardRecord]:
-    records = []
-    for card in cards:
-        meta = (card.extension or {}).get(EXTENSION_KEY, {})
-        records.append(CardRecord(
-            uuid=card.uuid, rule_id=meta.get("rule", ""), indicator=card.indicator,
-            summary=card.summary, problem=meta.get("problem"),
-        ))
-    return records
+def _card_records(cards: list[Card]) -> list[CardRecord]:
+    return [CardRecord(uuid=card.uuid, rule_id=card.meta.rule, indicator=card.indicator,
+                       summary=card.summary, problem=card.meta.problem) for card in cards]
 
 
 @router.post(

@@ -186,9 +186,8 @@ def print_explanation(expl: Explanation, console: Console) -> None:
     console.print(fired)
     cards = Table("indicator", "rule", "summary", "also from", title="Cards")
     for card in ev.cards:
-        meta = (card.extension or {}).get("org.stresspain.cds", {})
-        cards.add_row(card.indicator, str(meta.get("rule")), card.summary,
-                      ", ".join(meta.get("alsoFrom") or []))
+        cards.add_row(card.indicator, card.meta.rule, card.summary,
+                      ", ".join(card.meta.also_from))
     console.print(cards)
     for title, misses in (("Vetoed by unless", expl.vetoed), ("Near misses", expl.near_misses)):
         if misses:

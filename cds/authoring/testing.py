@@ -23,7 +23,6 @@ from pathlib import Path
 
 from cds.authoring.check import load_pack
 from cds.authoring.synth import build_patient_data
-from cds.cards.notes import card_meta
 from cds.errors import RulePackError
 from cds.fhir.collect import collect
 from cds.hooks.models import Card
@@ -109,16 +108,14 @@ def _card_failures(expect: CardExpect, card: Card | None) -> Iterator[str]:
         yield (f"{expect.rule}: {len(card.suggestions)} suggestion(s), expected "
                f"{expect.suggestions}")
     if expect.also_from is not None:
-        also = list(card_meta(card).get("alsoFrom") or [])
+        also = list(card.meta.also_from)
         if sorted(also) != sorted(expect.also_from):
             yield f"{expect.rule}: alsoFrom {also}, expected {expect.also_from}"
 
 
 def check_case(evaluation: Evaluation, case: Case) -> list[str]:
-    by_rule = {str(card_meta(c).get("rule")): c for c in evaluation.cards}
-    fired = set(by_rule)
-    for card in evaluation.cards:
-        fired |= {str(r) for r in card_meta(card).get("alsoFrom") or []}
+    by_rule = {c.meta.rule: c for c in evaluation.cards}
+    fired = {rule for card in evaluation.cards for rule in card.meta.rules}
     failures = [f"{r} did not fire (cards: {', '.join(sorted(by_rule)) or 'none'})"
                 for r in case.expect.fires if r not in fired]
     failures += [f"{r} fired but should not" for r in case.expect.not_fires if r in fired]

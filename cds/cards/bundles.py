@@ -12,8 +12,8 @@ important first.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
-from cds.cards.notes import EXTENSION_KEY, card_meta
 from cds.hooks.models import Card, Coding, Link
 from cds.rules.packfiles import CardPolicyFile
 from cds.rules.schema import Rule
@@ -24,12 +24,11 @@ Rank = Callable[[Card], tuple[int, int, str]]
 def _group_of(card: Card, policy: CardPolicyFile) -> tuple[str, str | None]:
     """(group key, bundle id): the bundle whose problems include the card's problem, else the
     problem itself, else the rule."""
-    meta = card_meta(card)
-    problem = meta.get("problem")
-    bid = next((b for b, spec in policy.bundles.items() if problem in spec.problems), None)
+    meta = card.meta
+    bid = next((b for b, spec in policy.bundles.items() if meta.problem in spec.problems), None)
     if bid is not None:
         return f"bundle:{bid}", bid
-    return str(problem or f"rule:{meta.get('rule')}"), None
+    return meta.problem or f"rule:{meta.rule}", None
 
 
 def merge_cards(cards: Sequence[Card], policy: CardPolicyFile, rules: Mapping[str, Rule],
@@ -54,7 +53,7 @@ def _merge(bid: str | None, title: str | None, members: list[Card],
     best = members[0]
     sections = []
     for card in members:
-        rule = rules.get(str(card_meta(card).get("rule")))
+        rule = rules.get(card.meta.rule)
         heading = rule.title if rule else card.summary
         sections.append(f"### {heading}\n\n{(card.detail or card.summary).strip()}")
     intro = f"**{title}**: " if title else ""
@@ -69,16 +68,13 @@ def _merge(bid: str | None, title: str | None, members: list[Card],
     for card in members:
         for link in card.links:
             links.setdefault(link.url, link)
-    meta = dict(card_meta(best))
-    meta["alsoFrom"] = [str(card_meta(c).get("rule")) for c in members[1:]]
-    if bid is not None:
-        meta["bundle"] = bid
+    meta = replace(best.meta, also_from=tuple(c.meta.rule for c in members[1:]),
+                   bundle=bid if bid is not None else best.meta.bundle)
     return best.model_copy(update={
         "detail": detail, "suggestions": suggestions,
         "selectionBehavior": "any" if suggestions else None,
         "overrideReasons": list(reasons.values()), "links": list(links.values()),
-        "extension": {**(best.extension or {}), EXTENSION_KEY: meta},
-    })
+    }).with_meta(meta)
 
 
 def apply_budget(cards: Sequence[Card], policy: CardPolicyFile) -> tuple[list[Card], list[Card]]:
@@ -90,7 +86,7 @@ def apply_budget(cards: Sequence[Card], policy: CardPolicyFile) -> tuple[list[Ca
     others = 0
     for card in cards:
         _key, bid = _group_of(card, policy)
-        if card_meta(card).get("problem") in safety or bid in safety:
+        if card.meta.problem in safety or bid in safety:
             shown.append(card)
         elif policy.budget is None or others < policy.budget:
             shown.append(card)

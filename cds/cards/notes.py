@@ -1,25 +1,17 @@
 """The words the engine adds to cards, from the pack's data-quality.yaml, compiled once:
 the "data not used" section and the stand-alone data-quality card; and the card extension
-every card carries (rule, problem, merged rules). Notes name resources by reference only
+of the data-quality card. Notes name resources by reference only
 (DataNote's own rule)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from cds.cards.templating import Scope, compile_text
+from cds.hooks.card_meta import CardMeta
 from cds.hooks.models import SUMMARY_MAX, Card, Coding, Source
 from cds.notes import DataNote
 from cds.rules.packfiles import EngineTexts
-
-EXTENSION_KEY = "org.stresspain.cds"
-
-
-def card_meta(card: Card) -> dict[str, Any]:
-    """The pack's extension of a card: its rule, problem, `alsoFrom` and `bundle`."""
-    meta = (card.extension or {}).get(EXTENSION_KEY)
-    return meta if isinstance(meta, dict) else {}
 
 
 class EngineTextRenderer:
@@ -60,9 +52,6 @@ class EngineTextRenderer:
             indicator=spec.indicator,
             source=Source(label=src.label, url=src.url, icon=src.icon,
                           topic=Coding.model_validate(src.topic) if src.topic else None),
-            extension={EXTENSION_KEY: {
-                "rule": "data-quality", "pack": self.pack_name,
-                "packVersion": self.pack_version, "problem": "data-quality",
-                "notes": [n.as_dict() for n in notes], "matches": [], "alsoFrom": [],
-            }},
-        )
+        ).with_meta(CardMeta(
+            rule="data-quality", problem="data-quality", pack=self.pack_name,
+            pack_version=self.pack_version, notes=tuple(n.as_dict() for n in notes)))

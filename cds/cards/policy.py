@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cds.cards.bundles import apply_budget, merge_cards
-from cds.cards.notes import EngineTextRenderer, card_meta
+from cds.cards.notes import EngineTextRenderer
 from cds.hooks.models import Card, Suggestion
 from cds.notes import DataNote
 from cds.rules.packfiles import CardPolicyFile, IndicatorPolicy
@@ -30,7 +30,7 @@ SEVERITY = {"critical": 0, "warning": 1, "info": 2}
 
 
 def _rank(card: Card, rules: Mapping[str, Rule]) -> tuple[int, int, str]:
-    rule_id = str(card_meta(card).get("rule", ""))
+    rule_id = card.meta.rule
     rule = rules.get(rule_id)
     return (SEVERITY[card.indicator], rule.priority if rule else 1000, rule_id)
 
@@ -67,7 +67,7 @@ def apply_policy(cards: Sequence[Card], rules: Mapping[str, Rule], texts: Engine
 def _held_to(card: Card, policy: IndicatorPolicy, hook: str) -> Card:
     """The card with its indicator no more urgent than the policy allows for its problem on
     this hook (the pack's test keeps rules within it; this guards what the test misses)."""
-    highest = policy.highest(card_meta(card).get("problem"), hook)  # type: ignore[arg-type]
+    highest = policy.highest(card.meta.problem, hook)
     if SEVERITY[card.indicator] >= SEVERITY[highest]:
         return card
     return card.model_copy(update={"indicator": highest})

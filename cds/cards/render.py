@@ -39,6 +39,7 @@ from cds.cards.templating import (
     template_strings,
     unknown_filters,
 )
+from cds.hooks.card_meta import CardMeta
 from cds.hooks.models import SUMMARY_MAX, Action, Card, Coding, Link, Source, Suggestion
 from cds.rules.dnf import Origin
 from cds.rules.engine import Match
@@ -51,7 +52,6 @@ from cds.suggest import unknown
 ResourceLookup = Callable[[str], "dict[str, Any] | None"]
 
 log = logging.getLogger("cds.cards")
-EXTENSION_KEY = "org.stresspain.cds"
 T = TypeVar("T")
 
 
@@ -294,14 +294,10 @@ class CardRenderer:
             if suggestions else None,
             overrideReasons=list(compiled.override_reasons),
             links=links,
-            extension={EXTENSION_KEY: {
-                "rule": rule.id, "ruleVersion": rule.version, "pack": self.pack.name,
-                "packVersion": self.pack.version, "problem": rule.problem,
-                "matches": [{"binding": name, "fact": fact}
-                            for name, fact in (matches[0].bindings.items() if matches else ())],
-                "alsoFrom": [],
-            }},
-        )
+        ).with_meta(CardMeta(
+            rule=rule.id, rule_version=rule.version, pack=self.pack.name,
+            pack_version=self.pack.version, problem=rule.problem,
+            matches=tuple(matches[0].bindings.items()) if matches else ()))
 
 
 def _title_only(compiled: CompiledCard, card: Card) -> Card:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cds.cards.notes import card_meta
 from cds.dryrun.searchset import Query, Searchsets, parse_query
 from cds.fhir.collect import collect, draft_orders
 from cds.fhir.orders import ORDER_HOOKS
@@ -115,10 +114,7 @@ def evaluate_patient(patient_id: str, by_type: dict[str, list[Resource]],
 def opening_row(patient: str, service: Service, opening: str, evaluation: Evaluation,
                 cut: list[str]) -> dict[str, Any]:
     """What the tables need of one call (no card text, no resource content)."""
-    carried = []
-    for card in evaluation.cards:
-        meta = card_meta(card)
-        carried.extend([str(meta.get("rule")), *(str(r) for r in meta.get("alsoFrom") or [])])
+    carried = [rule for card in evaluation.cards for rule in card.meta.rules]
     return {
         "patient": patient, "hook": service.hook, "service": service.definition.id,
         "opening": opening, "cards": len(evaluation.cards),
@@ -135,11 +131,10 @@ def card_rows(patient: str, service: Service, opening: str, evaluation: Evaluati
               ) -> list[dict[str, Any]]:
     rows = []
     for position, card in enumerate(evaluation.cards):
-        meta = card_meta(card)
         rows.append({
             "patient": patient, "hook": service.hook, "opening": opening,
-            "position": position, "rule": str(meta.get("rule")),
-            "also_from": [str(r) for r in meta.get("alsoFrom") or []],
+            "position": position, "rule": card.meta.rule,
+            "also_from": list(card.meta.also_from),
             "indicator": card.indicator,
             "suggestions": [s.label for s in card.suggestions],
             "data_notes": bool(evaluation.notes),

@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 import uuid as uuid_lib
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     field_validator,
     model_serializer,
     model_validator,
@@ -24,6 +25,7 @@ from pydantic import (
 from pydantic_core import to_jsonable_python
 
 from cds.hooks.card_ids import new_card_uuid
+from cds.hooks.card_meta import CardMeta
 
 SUMMARY_MAX = 140
 _REFERENCE = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
@@ -34,10 +36,17 @@ class _Wire(BaseModel):
     """Base for models sent to EHRs: drops None and empty optional collections on output."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    # True on models that add wire fields of their own after their fields (`wire_extra`).
+    has_wire_extra: ClassVar[bool] = False
+
+    def wire_extra(self) -> dict[str, Any]:
+        return {}
 
     @model_serializer(mode="wrap")
     def _omit_empty(self, handler: Any) -> dict[str, Any]:
         data = handler(self)
+        if self.has_wire_extra:
+            data.update(self.wire_extra())
         return {k: v for k, v in data.items() if v is not None and v != [] and v != {}}
 
 
@@ -205,6 +214,12 @@ class Link(_Wire):
 
 
 class Card(_Wire):
+    """A card. What the service knows about it (`meta`: rule, problem, merged rules) travels
+    with it as a typed value, copied by `model_copy`; the wire `extension` is made from it
+    when the card is serialised."""
+
+    has_wire_extra: ClassVar[bool] = True
+
     uuid: str = Field(default_factory=new_card_uuid)
     summary: str = Field(min_length=1, max_length=SUMMARY_MAX - 1)
     detail: str | None = None
@@ -214,13 +229,34 @@ class Card(_Wire):
     selectionBehavior: Literal["at-most-one", "any"] | None = None
     overrideReasons: list[Coding] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
-    extension: dict[str, Any] | None = None
+    _meta: CardMeta | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _selection_behavior(self) -> Card:
         if self.suggestions and self.selectionBehavior is None:
             raise ValueError("selectionBehavior is required when a card has suggestions")
         return self
+
+    @property
+    def meta(self) -> CardMeta:
+        """The card's metadata (a card built without it stands for no rule: rule "")."""
+        return self._meta if self._meta is not None else _NO_META
+
+    def with_meta(self, meta: CardMeta) -> Card:
+        """This card, carrying `meta` (call on a card just built or copied)."""
+        self._meta = meta
+        return self
+
+    @property
+    def extension(self) -> dict[str, Any] | None:
+        """The CDS Hooks `extension` the card is sent with."""
+        return self._meta.extension() if self._meta is not None else None
+
+    def wire_extra(self) -> dict[str, Any]:
+        return {"extension": self._meta.extension()} if self._meta is not None else {}
+
+
+_NO_META = CardMeta(rule="")
 
 
 class SystemAction(Action):
@@ -270,6 +306,8 @@ def _wire_default(value: Any) -> Any:
             if item is None or (isinstance(item, _COLLECTIONS) and not item):
                 continue
             out[name] = item
+        if value.has_wire_extra:
+            out.update(value.wire_extra())
         return out
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from cds.cards.notes import card_meta
 from cds.hooks.models import Card
 from cds.metrics import Metrics
 from cds.rules.schema import Suppression
@@ -33,8 +32,7 @@ DEFAULT = Suppression()
 
 
 def rule_of(card: Card) -> str | None:
-    rule = card_meta(card).get("rule")
-    return rule if isinstance(rule, str) and rule else None
+    return card.meta.rule or None
 
 
 def window_days(setting: Suppression, reason_id: str | None) -> float:

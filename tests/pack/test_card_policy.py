@@ -64,10 +64,11 @@ def test_the_same_opioid_benzodiazepine_finding_gets_the_same_indicator(shipped_
 
 def test_the_indicator_policy_holds_back_a_card_above_it(shipped_evaluator: Evaluator):
     from cds.cards.policy import apply_policy
+    from cds.hooks.card_meta import CardMeta
     from cds.hooks.models import Card, Source
 
     card = Card(summary="s", indicator="critical", source=Source(label="x"),
-                extension={EXT: {"rule": "R04", "problem": "pain-psychology"}})
+                ).with_meta(CardMeta(rule="R04", problem="pain-psychology"))
     out = apply_policy([card], shipped_evaluator.rules, shipped_evaluator.texts, [],
                        shipped_evaluator.pack.card_policy).cards
     assert out[0].indicator == "info"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cds.cards.policy import apply_policy
+from cds.hooks.card_meta import CardMeta
 from cds.hooks.models import Action, Card, Source, Suggestion
 from cds.notes import DataNote
 
@@ -73,7 +74,7 @@ def test_no_rule_and_no_note_means_no_card(evaluator):
 def _card(rule: str, indicator: str, *suggestions):
     return Card(summary=f"{rule} card", indicator=indicator, source=Source(label="s"),
                 suggestions=list(suggestions), selectionBehavior="any" if suggestions else None,
-                extension={EXT: {"rule": rule, "problem": rule}})
+                ).with_meta(CardMeta(rule=rule, problem=rule))
 
 
 def _create(code: str, rtype: str = "MedicationRequest", canonical: str | None = None):

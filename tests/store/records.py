@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from cds.hooks.card_meta import CardMeta
 from cds.hooks.models import Card, Feedback, Source
 from cds.store.interfaces import AuditRecord, CardRecord
 
@@ -19,8 +20,7 @@ def card(rule: str, indicator: str = "info", problem: str | None = None) -> Card
         summary=f"{rule} card",
         indicator=indicator,  # type: ignore[arg-type]
         source=Source(label="Test pack"),
-        extension={"org.stresspain.cds": {"rule": rule, "problem": problem}},
-    )
+    ).with_meta(CardMeta(rule=rule, problem=problem))
 
 
 def audit(
@@ -45,16 +45,16 @@ def audit(
         latency_ms=12.5,
         unresolved=unresolved or [],
         fired=fired if fired is not None else [
-            {"rule": c.extension["org.stresspain.cds"]["rule"], "facts": ["f1"]}  # type: ignore[index]
+            {"rule": c.meta.rule, "facts": ["f1"]}
             for c in cards
         ],
         cards=[
             CardRecord(
                 uuid=c.uuid,
-                rule_id=c.extension["org.stresspain.cds"]["rule"],  # type: ignore[index]
+                rule_id=c.meta.rule,
                 indicator=c.indicator,
                 summary=c.summary,
-                problem=c.extension["org.stresspain.cds"]["problem"],  # type: ignore[index]
+                problem=c.meta.problem,
             )
             for c in cards
         ],
