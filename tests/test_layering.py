@@ -24,6 +24,7 @@ LAYERS: tuple[str, ...] = (
     "errors",         # the one error tree
     "suggest",        # "did you mean" hints
     "notes",          # DataNote: what a call could not use, and why
+    "hookdefs",       # the hook registry: each CDS Hook, its context model, its orders
     "settings",       # CDS_* settings
     "logs",           # log set-up and per-call context
     "http_protocol",  # uvicorn's HTTP protocol with request-head limits

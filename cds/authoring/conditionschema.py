@@ -157,8 +157,8 @@ class ConditionSchema:
             self.defs.defs[NUMBER_PARAMETER] = params
             return "number", self.defs.add("number", _parameter_or(
                 ref(NUMBER_PARAMETER), {"type": "number"})), _is_number
-        hint = "yes-no" if spec.choices == ("yes", "no") else f"{ftype.name}.{spec.name}"
-        allowed: dict[str, str | None] | None = dict.fromkeys(spec.choices) or None
+        hint = "yes-no" if spec.options == ("yes", "no") else f"{ftype.name}.{spec.name}"
+        allowed: dict[str, str | None] | None = dict.fromkeys(spec.options) or None
         if spec.name == "measure" and ftype.name in MEASURE_TYPES:
             hint, allowed = "measure", self.vocab.ids.get("measure")
         if allowed is not None:
@@ -222,6 +222,6 @@ def _describe(spec: FactField) -> str:
     text = spec.description
     if spec.unit:
         text += f" (unit: {spec.unit})"
-    if spec.choices:
-        text += f"; one of {', '.join(spec.choices)}"
+    if spec.options:
+        text += f"; one of {', '.join(spec.options)}"
     return text

@@ -22,8 +22,8 @@ def _free_value(spec: FactField, longest: bool) -> Any:
         return float(10 ** min(spec.max_len, 12) - 1) if longest else 1.0
     if spec.kind == "list":
         return ["W" * spec.max_len] if longest else []
-    if spec.choices:
-        return max(spec.choices, key=len) if longest else spec.choices[0]
+    if spec.options:
+        return max(spec.options, key=len) if longest else spec.options[0]
     if spec.name == "source":
         return "W" * spec.max_len if longest else "Observation/example"
     return "W" * spec.max_len if longest else "example"

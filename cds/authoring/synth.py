@@ -52,6 +52,7 @@ from cds.authoring.synth_resources import (
 from cds.facts.codes import LOINC
 from cds.facts.config import load_instruments, load_measures, local_codesystem
 from cds.fhir.collect import PatientData, collect
+from cds.hookdefs import hook_def
 from cds.settings import BUNDLED_RULES_DIR
 
 DEFAULT_PREFETCH = {
@@ -67,7 +68,6 @@ DEFAULT_PREFETCH = {
     "encounters": "Encounter?patient={{context.patientId}}",
     "episodesOfCare": "EpisodeOfCare?patient={{context.patientId}}",
 }
-_ORDER_HOOKS = ("order-select", "order-sign")
 
 __all__ = ["build_draft_orders", "build_patient_data", "build_request", "build_resources"]
 
@@ -185,9 +185,11 @@ def build_request(given: dict[str, Any], now: datetime, hook: str = "patient-vie
         prefetch["other"] = _bundle(rest)
     context: dict[str, Any] = {"userId": "Practitioner/example", "patientId": patient_id}
     drafts = build_draft_orders(given, now, patient_id, rules_dir=rules_dir)
-    if hook in _ORDER_HOOKS or drafts:
+    definition = hook_def(hook)
+    orders = definition.orders if definition is not None else "none"
+    if orders != "none" or drafts:
         context["draftOrders"] = _bundle(drafts, "collection")
-    if hook == "order-select":
+    if orders == "selected":
         context["selections"] = [f"{d['resourceType']}/{d['id']}" for d in drafts]
     instance = uuid.uuid5(uuid.NAMESPACE_URL, f"{sid}|{hook}|{patient_id}|{now.isoformat()}")
     return {"hookInstance": str(instance), "hook": hook, "context": context,

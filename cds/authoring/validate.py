@@ -91,8 +91,8 @@ class _PatternChecker:
                 return f"{name} is a number; {value!r} is text (write it without quotes)"
             if spec.kind == "string" and not isinstance(value, str):
                 return f"{name} is text; compare it with text, e.g. '{value:g}'"
-            if spec.choices and test.op in ("eq", "ne", "in") and value not in spec.choices:
-                return f"{name} cannot be {value!r} {hint(str(value), spec.choices)}"
+            if spec.options and test.op in ("eq", "ne", "in") and value not in spec.options:
+                return f"{name} cannot be {value!r} {hint(str(value), spec.options)}"
             if (spec.name == "measure" and p.fact in MEASURE_TYPES and self.measures is not None
                     and test.op in ("eq", "ne", "in") and value not in self.measures):
                 return unknown("measure", str(value), sorted(self.measures))

@@ -19,7 +19,7 @@ from cds.authoring.check import ENGINE_RULES
 from cds.authoring.validate import GLOBAL_NAMES
 from cds.cards.templating import ENV
 from cds.facts.catalogue import FACT_TYPES
-from cds.hooks.services import SUPPORTED_HOOKS
+from cds.hookdefs import hook_names
 from cds.rules.pack import FactConfigLoader, Pack, ResourceTemplate, read_pack
 
 Ids = dict[str, str | None]  # id -> its title (shown beside it when the editor completes)
@@ -42,7 +42,7 @@ def pack_vocabulary(rules_dir: Path, fact_config_loader: FactConfigLoader | None
     pack, _ = read_pack(rules_dir, fact_config_loader)
     ids: dict[str, Ids] = {
         "fact_type": {name: t.description for name, t in FACT_TYPES.items()},
-        "hook": dict.fromkeys(SUPPORTED_HOOKS),
+        "hook": dict.fromkeys(hook_names()),
     }
     if pack is None:
         return Vocabulary(ids)

@@ -23,7 +23,7 @@ from typing import Any
 
 from cds.dryrun.searchset import Query, Searchsets, parse_query
 from cds.fhir.collect import collect, draft_orders
-from cds.fhir.orders import ORDER_HOOKS
+from cds.hookdefs import hook_def
 from cds.hooks.services import ServiceDefinition
 from cds.pipeline import Evaluation, Evaluator
 
@@ -86,7 +86,9 @@ def patient_calls(patient_id: str, by_type: dict[str, list[Resource]],
         if sets is None:
             sets = answered[service.templates] = Searchsets.answer(service.queries, by_type)
         base = {"userId": USER, "patientId": patient_id}
-        if service.hook not in ORDER_HOOKS:
+        definition = hook_def(service.hook)
+        orders = definition.orders if definition is not None else "none"
+        if orders == "none":
             yield service, "", base, sets, None
             continue
         for order in candidates:
@@ -94,7 +96,7 @@ def patient_calls(patient_id: str, by_type: dict[str, list[Resource]],
             ref = f"MedicationRequest/{order.get('id')}"
             context = {**base, "draftOrders": {"resourceType": "Bundle", "type": "collection",
                                                "entry": [{"resource": draft}]}}
-            if service.hook == "order-select":
+            if orders == "selected":
                 context["selections"] = [ref]
             yield service, ref, context, sets, order
 

@@ -18,8 +18,11 @@ Value conventions (the rule engine compares loosely, so the extractor normalises
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
+
+from cds.hookdefs import hook_names
 
 FieldKind = Literal["number", "string", "list"]
 
@@ -32,6 +35,12 @@ class FactField:
     unit: str | None = None
     choices: tuple[str, ...] = ()
     max_len: int = 64  # longest rendering in card text, for the 140-character summary check
+    choices_of: Callable[[], tuple[str, ...]] | None = None  # choices read when needed
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The values the field can take (empty: any)."""
+        return self.choices_of() if self.choices_of is not None else self.choices
 
 
 @dataclass(frozen=True)
@@ -73,8 +82,7 @@ FACT_TYPES: dict[str, FactType] = {
             (
                 *_COMMON,
                 _f("hook", "string", "The hook that triggered the call",
-                   choices=("patient-view", "order-select", "order-sign",
-                            "encounter-start", "encounter-discharge")),
+                   choices_of=hook_names),
                 _f("service", "string", "The CDS service id called"),
             ),
         ),

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from typing import Any
 
 from cds.fhir.codings import codings, display_of
+from cds.hookdefs import OrdersChecked, hook_def
 
-ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 CHECKED_TYPE = "MedicationRequest"
 
 
@@ -63,9 +63,10 @@ def orders_to_check(hook: str, context: dict[str, Any],
     """The read medication orders the call asks about: the selected ones on order-select, all
     on order-sign; none on other hooks."""
     medication_orders = [r for r in read if r.get("resourceType") == CHECKED_TYPE]
-    if hook == "order-sign":
+    orders = _orders_checked(hook)
+    if orders == "all":
         return medication_orders
-    if hook != "order-select":
+    if orders == "none":
         return []
     selections = context.get("selections")
     if not isinstance(selections, list):
@@ -76,4 +77,9 @@ def orders_to_check(hook: str, context: dict[str, Any],
 
 def nothing_to_check(hook: str, to_check: list[dict[str, Any]]) -> bool:
     """An order hook call without a medication order to check: the answer is no cards."""
-    return hook in ORDER_HOOKS and not to_check
+    return _orders_checked(hook) != "none" and not to_check
+
+
+def _orders_checked(hook: str) -> OrdersChecked:
+    definition = hook_def(hook)
+    return definition.orders if definition is not None else "none"

@@ -7,7 +7,6 @@ without `type` is accepted). Responses leave optional fields out rather than sen
 
 from __future__ import annotations
 
-import re
 import uuid as uuid_lib
 from datetime import datetime
 from typing import Any, ClassVar, Literal
@@ -18,18 +17,16 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    field_validator,
     model_serializer,
     model_validator,
 )
 from pydantic_core import to_jsonable_python
 
+from cds.hookdefs import PatientViewContext, hook_def
 from cds.hooks.card_ids import new_card_uuid
-from cds.hooks.card_meta import CardMeta
+from cds.hooks.card_meta import EXTENSION_KEY, CardMeta
 
 SUMMARY_MAX = 140
-_REFERENCE = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
-_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
 class _Wire(BaseModel):
@@ -69,66 +66,6 @@ class FhirAuthorization(BaseModel):
     __str__ = __repr__
 
 
-class PatientViewContext(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    userId: str = Field(min_length=1)
-    patientId: str = Field(min_length=1)
-    encounterId: str | None = None
-
-    @field_validator("patientId")
-    @classmethod
-    def _fhir_id(cls, value: str) -> str:
-        if not _FHIR_ID.match(value):
-            raise ValueError("must be a FHIR id ([A-Za-z0-9-.], at most 64 characters)")
-        return value
-
-
-class DraftOrdersBundle(BaseModel):
-    """`context.draftOrders`: a Bundle. `type` is optional here because real clients omit it."""
-
-    model_config = ConfigDict(extra="allow")
-
-    resourceType: Literal["Bundle"]
-    type: str | None = None
-    entry: list[dict[str, Any]] = Field(default_factory=list)
-
-    def resources(self) -> list[Any]:
-        return [e.get("resource") for e in self.entry if isinstance(e, dict)]
-
-
-class OrderSignContext(PatientViewContext):
-    draftOrders: DraftOrdersBundle
-
-
-class OrderSelectContext(OrderSignContext):
-    """`selections` is required but may be empty: clients call order-select before an order
-    is chosen (the answer is then no cards)."""
-
-    selections: list[str]
-
-    @field_validator("selections")
-    @classmethod
-    def _references(cls, value: list[str]) -> list[str]:
-        for ref in value:
-            if not _REFERENCE.match(ref):
-                raise ValueError(f"{ref!r} is not a relative reference such as MedicationRequest/1")
-        return value
-
-
-class EncounterContext(PatientViewContext):
-    encounterId: str = Field(min_length=1)  # type: ignore[assignment]
-
-
-CONTEXT_MODELS: dict[str, type[BaseModel]] = {
-    "patient-view": PatientViewContext,
-    "order-sign": OrderSignContext,
-    "order-select": OrderSelectContext,
-    "encounter-start": EncounterContext,
-    "encounter-discharge": EncounterContext,
-}
-
-
 class HookRequest(BaseModel):
     """A CDS Hooks call. `context` is validated against the hook's context model."""
 
@@ -150,7 +87,8 @@ class HookRequest(BaseModel):
 
     def typed_context(self) -> BaseModel:
         """The context parsed with the model of its hook (raises pydantic ValidationError)."""
-        model = CONTEXT_MODELS.get(self.hook, PatientViewContext)
+        definition = hook_def(self.hook)
+        model = definition.context if definition is not None else PatientViewContext
         return model.model_validate(self.context)
 
     def __repr__(self) -> str:
@@ -218,6 +156,8 @@ class Card(_Wire):
     with it as a typed value, copied by `model_copy`; the wire `extension` is made from it
     when the card is serialised."""
 
+    model_config = ConfigDict(populate_by_name=True, extra="forbid",
+                              json_schema_extra=lambda schema: _document_extension(schema))
     has_wire_extra: ClassVar[bool] = True
 
     uuid: str = Field(default_factory=new_card_uuid)
@@ -257,6 +197,13 @@ class Card(_Wire):
 
 
 _NO_META = CardMeta(rule="")
+
+
+def _document_extension(schema: dict[str, Any]) -> None:
+    """The card's JSON Schema names the `extension` made from its meta (not a model field)."""
+    schema["properties"]["extension"] = {
+        "type": "object", "title": "Extension",
+        "description": f"Under {EXTENSION_KEY!r}: the rule, problem, pack and merged rules"}
 
 
 class SystemAction(Action):

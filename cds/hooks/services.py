@@ -10,10 +10,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cds.errors import RulePackError
+from cds.hookdefs import HookName
 from cds.hooks.models import ServiceDescriptor
-
-SUPPORTED_HOOKS = ("patient-view", "order-select", "order-sign", "encounter-start",
-                   "encounter-discharge")
 
 
 class ServiceDefinition(BaseModel):
@@ -23,8 +21,7 @@ class ServiceDefinition(BaseModel):
 
     id: str = Field(pattern=r"^[A-Za-z0-9\-_.]+$", description="Service id in the URL "
                     "(/cds-services/<id>)")
-    hook: str = Field(description="The CDS Hook it answers",
-                      json_schema_extra={"enum": list(SUPPORTED_HOOKS)})
+    hook: HookName = Field(description="The CDS Hook it answers")
     title: str = Field(description="Shown in discovery")
     description: str = Field(min_length=1, description="What the service does (discovery)")
     prefetch: dict[str, str] = Field(default_factory=dict, description="Prefetch key -> FHIR "
@@ -39,8 +36,6 @@ class ServiceDefinition(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ServiceDefinition:
-        if self.hook not in SUPPORTED_HOOKS:
-            raise ValueError(f"hook {self.hook!r} is not one of {', '.join(SUPPORTED_HOOKS)}")
         unknown = [k for k in self.required_prefetch if k not in self.prefetch]
         if unknown:
             raise ValueError(f"required_prefetch names undeclared keys: {', '.join(unknown)}")

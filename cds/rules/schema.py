@@ -49,6 +49,7 @@ from pydantic import (
 )
 
 from cds.facts.formats import vocab
+from cds.hookdefs import HookName
 
 RULE_ID = r"^[A-Z][A-Z0-9]*(-[A-Za-z0-9]+)*$"
 BINDING = r"^[a-z][a-z0-9_]*$"
@@ -322,10 +323,7 @@ class Rule(_Strict):
                          "cards carry it (bump on any change)")
     title: str = Field(description="What the rule is about; under 140 characters (it stands "
                                    "in for a summary that cannot render)")
-    hooks: list[
-        Literal["patient-view", "order-select", "order-sign", "encounter-start",
-                "encounter-discharge"]
-    ] = Field(min_length=1, description="CDS Hooks the rule runs on")
+    hooks: list[HookName] = Field(min_length=1, description="CDS Hooks the rule runs on")
     priority: int = Field(default=50, ge=0, le=1000, description="Lower renders first")
     problem: str | None = Field(
         default=None,

@@ -33,10 +33,8 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from cds.facts.formats import vocab
+from cds.hookdefs import HookName
 from cds.rules.synth_spec import FactSpec, Given
-
-Hook = Literal["patient-view", "order-select", "order-sign", "encounter-start",
-               "encounter-discharge"]
 
 
 class _Strict(BaseModel):
@@ -94,7 +92,7 @@ class Case(_Strict):
     """One named case: a patient (given, fixture or facts), a hook, what must happen."""
 
     name: str = Field(min_length=1, description="What the case shows, as a clinical sentence")
-    hook: Hook = Field(default="patient-view", description="The hook called")
+    hook: HookName = Field(default="patient-view", description="The hook called")
     now: datetime | None = Field(default=None, description=f"Overrides the file's now; {_TIME}")
     given: Annotated[dict[str, Any], _SchemaOf(Given)] | None = Field(
         default=None, description="The patient in the fixture shorthand")
