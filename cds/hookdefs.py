@@ -85,7 +85,7 @@ class OrderSelectContext(OrderSignContext):
 
 
 class EncounterContext(PatientViewContext):
-    encounterId: str = Field(min_length=1)  # type: ignore[assignment]
+    encounterId: str = Field(min_length=1)
 
 
 @dataclass(frozen=True)

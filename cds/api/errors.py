@@ -8,6 +8,7 @@ call's hookInstance) and never sent.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -23,14 +24,16 @@ from cds.errors import CDSError, InvalidRequest
 log = logging.getLogger("cds.api")
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+                  ) -> Response:
     return Response(
         content=orjson.dumps(body), status_code=status, media_type="application/json",
-        headers=headers,
+        headers=dict(headers) if headers is not None else None,
     )
 
 
-def validation_details(exc: ValidationError | RequestValidationError, prefix: str = "") -> list:
+def validation_details(exc: ValidationError | RequestValidationError, prefix: str = ""
+                       ) -> list[dict[str, str]]:
     """Pydantic errors as `{"path": "context.patientId", "message": ...}` entries."""
     details = []
     for err in exc.errors():

@@ -35,6 +35,7 @@ from cds.cards.render import CardRenderer, CompiledCard, card_context
 from cds.cards.templating import (
     Native,
     Scope,
+    Text,
     collect_errors,
     compile_expression,
     compile_native,
@@ -99,7 +100,8 @@ def card_templates(rule: Rule) -> Iterator[tuple[Path_, str, bool]]:
 
 def _actions(rule: Rule) -> Iterator[tuple[Path_, ActionSpec]]:
     card = rule.card
-    groups = [(("card", "suggestions"), card.suggestions)]
+    groups: list[tuple[Path_, list[SuggestionSpec]]] = [(("card", "suggestions"),
+                                                         card.suggestions)]
     groups += [(("card", "variants", i, "suggestions"), v.suggestions or [])
                for i, v in enumerate(card.variants)]
     for path, specs in groups:
@@ -120,7 +122,8 @@ def _summary_problems(pack: Pack, compiled: CompiledCard, origin: Origin,
         yield origin.problem(f"title has {len(rule.title)} characters; keep it under "
                              f"{SUMMARY_MAX} (it stands in for a summary that cannot render)",
                              "title")
-    candidates = [(("card", "summary"), compiled.summary)]
+    candidates: list[tuple[tuple[PathItem, ...], Text | None]] = [
+        (("card", "summary"), compiled.summary)]
     candidates += [(("card", "variants", i, "summary"), v.summary)
                    for i, v in enumerate(compiled.variants) if v.summary is not None]
     longest: dict[tuple[PathItem, ...], int] = {}

@@ -60,7 +60,7 @@ def _test_problems(pack: Pack, loaded: LoadedTests) -> Iterator[Problem]:
 
 def _text_problems(pack: Pack) -> Iterator[Problem]:
     origin, texts = pack.texts_origin, pack.texts
-    sources = [(("section",), texts.section)]
+    sources: list[tuple[tuple[str, ...], str]] = [(("section",), texts.section)]
     if texts.card is not None:
         sources += [(("card", "summary"), texts.card.summary),
                     (("card", "detail"), texts.card.detail)]

@@ -9,7 +9,7 @@ evaluator (pyeval.py) on the same normalised facts the engine saw.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -95,7 +95,7 @@ def _near_reason(steps: list[Any]) -> str:
 
 
 def _veto_reason(compiled: CompiledRule, branch: int,
-                 facts: list[Mapping[str, Any]]) -> str | None:
+                 facts: Sequence[Mapping[str, Any]]) -> str | None:
     main = compiled.branches[branch]
     for bound in full_matches(main.patterns, facts):
         for veto in (v for v in compiled.vetoes if v.applies_to(branch)):

@@ -77,7 +77,7 @@ def _pack(rules_dir: Path) -> dict[str, Any]:
     local = local_codesystem(rules_dir)
     measures = load_measures(rules_dir, local)
     instruments, scores = load_instruments(rules_dir, local)
-    units = {}
+    units: dict[tuple[str, str], str] = {}
     for m in measures.values():
         for code in m.codes:
             units.setdefault(code, m.unit)

@@ -46,7 +46,7 @@ def pack_vocabulary(rules_dir: Path, fact_config_loader: FactConfigLoader | None
     }
     if pack is None:
         return Vocabulary(ids)
-    rules = {lr.rule.id: lr.rule.title for lr in pack.rules}
+    rules: Ids = {lr.rule.id: lr.rule.title for lr in pack.rules}
     problems: Ids = dict.fromkeys(sorted({lr.rule.problem for lr in pack.rules
                                           if lr.rule.problem}))
     ids |= {
@@ -120,7 +120,7 @@ def _documented_vars(template: ResourceTemplate) -> dict[str, str]:
     if doc is None:
         return {}
     out: dict[str, str] = {}
-    indent, names = 0, []
+    indent, names = 0, list[str]()
     in_block = False
     for line in doc.path.read_text(encoding="utf-8").splitlines():
         if not line.startswith("#"):

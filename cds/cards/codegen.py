@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from jinja2 import ChainableUndefined, Undefined, nodes
 from jinja2.parser import Parser
@@ -340,10 +340,13 @@ class Compiler:
         return f"{{{pairs}}}"
 
     def _Filter(self, node: nodes.Filter, src: _Source, frame: str) -> str:
-        return self._applied(self.env.filters.get(node.name), node, src, frame)
+        func: Callable[..., Any] | None = self.env.filters.get(node.name)
+        return self._applied(func, node, src, frame)
 
     def _Test(self, node: nodes.Test, src: _Source, frame: str) -> str:
-        return self._applied(self.env.tests.get(node.name), node, src, frame)
+        # typeshed types jinja's tests as `function`, which mypy does not treat as callable
+        func = cast("Callable[..., Any] | None", self.env.tests.get(node.name))
+        return self._applied(func, node, src, frame)
 
     def _arguments(self, node: nodes.Filter | nodes.Test | nodes.Call, src: _Source,
                    frame: str) -> str:

@@ -281,13 +281,13 @@ class CardRenderer:
             log.error("rule %s rendered a summary of %d characters; its title is used instead",
                       rule.id, len(summary))
             summary = rule.title
-        links = [Link(label=lk.label(ctx), url=lk.url(ctx), type=lk.type,  # type: ignore[arg-type]
+        links = [Link(label=lk.label(ctx), url=lk.url(ctx), type=lk.type,
                       appContext=lk.app_context(ctx) if lk.app_context else None)
                  for lk in compiled.links if lk.when(ctx)]
         return Card(
             summary=summary,
             detail=detail or None,
-            indicator=indicator,  # type: ignore[arg-type]
+            indicator=indicator,
             source=_source(compiled, ctx),
             suggestions=suggestions,
             selectionBehavior=(rule.card.selectionBehavior or "at-most-one")

@@ -28,7 +28,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
 from jinja2.parser import Parser
@@ -36,7 +36,7 @@ from jinja2.runtime import Context, new_context
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import concat, consume
 
-from cds.cards.codegen import Compiler, Unsupported
+from cds.cards.codegen import Compiler, ScopeLike, Unsupported
 
 log = logging.getLogger("cds.cards")
 
@@ -100,8 +100,8 @@ def make_environment() -> SandboxedEnvironment:
 
 ENV = make_environment()
 _GLOBALS = dict(ENV.globals)  # range, dict, namespace, ...: copied once, not per context
-_COMPILER = Compiler(ENV, _GLOBALS, text_leaf=lambda source: compile_text(source),
-                     expression_leaf=lambda source: compile_expression(source),
+_COMPILER = Compiler(ENV, _GLOBALS, text_leaf=lambda source: _text_leaf(source),
+                     expression_leaf=lambda source: _expression_leaf(source),
                      failed=lambda exc, what: _failed(exc, what))
 PACK_FILTERS = ("num", "days_after")
 _TEST = re.compile(r"\sis\s")
@@ -179,11 +179,13 @@ def compile_text(source: str) -> Text:
     if "{" not in source:
         return lambda _scope: source
     template = ENV.from_string(source)
+    text: Text
     try:
         text = _COMPILER.text(ENV.parse(source))
     except Unsupported:
-        def text(scope: Scope) -> str:
+        def interpreted(scope: Scope) -> str:
             return str(concat(template.root_render_func(scope.context())))
+        text = interpreted
 
     def render(scope: Scope) -> str:
         try:
@@ -235,3 +237,12 @@ def compile_native(node: Any) -> Native:
     """A nested structure whose string leaves are templates; see the module docstring.
     Constant parts are prepared once and shared between renderings (never mutate them)."""
     return _COMPILER.native(node)
+
+
+# The compiler hands its leaves the scope it was called with, always a Scope here.
+def _text_leaf(source: str) -> Callable[[ScopeLike], str]:
+    return cast("Callable[[ScopeLike], str]", compile_text(source))
+
+
+def _expression_leaf(source: str) -> Callable[[ScopeLike], Any]:
+    return cast("Callable[[ScopeLike], Any]", compile_expression(source))

@@ -12,8 +12,9 @@ from __future__ import annotations
 import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass
+from io import BufferedReader
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
@@ -47,8 +48,10 @@ def export_files(directory: Path) -> list[Path]:
     return files
 
 
-def open_lines(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+def open_lines(path: Path) -> gzip.GzipFile | BufferedReader:
+    if path.name.endswith(".gz"):
+        return gzip.GzipFile(path, "rb")
+    return path.open("rb")
 
 
 def read_resources(path: Path, bad: list[BadLine]) -> Iterator[tuple[bytes, dict[str, Any]]]:

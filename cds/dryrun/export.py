@@ -105,7 +105,7 @@ def _kick_off(http: httpx.Client, base: str, types: tuple[str, ...],
     response = http.get(url, headers=headers)
     if response.status_code != 202:
         raise DryRunError(f"the FHIR server refused the $export kick-off ({_reason(response)})")
-    location = response.headers.get("Content-Location")
+    location: str | None = response.headers.get("Content-Location")
     if not location:
         raise DryRunError("the FHIR server accepted $export but sent no Content-Location")
     return location

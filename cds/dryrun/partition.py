@@ -30,19 +30,24 @@ from cds.dryrun.openings import card_rows, evaluate_patient, opening_row, servic
 from cds.dryrun.split import part_name, partition_sources
 from cds.pipeline import Evaluator
 
-OPENINGS = pa.schema([
+
+def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
+    return pa.schema(list(fields))
+
+
+OPENINGS = _schema(
     ("patient", pa.string()), ("hook", pa.string()), ("service", pa.string()),
     ("opening", pa.string()), ("cards", pa.int32()), ("fired", pa.list_(pa.string())),
     ("shown", pa.list_(pa.string())), ("held_back", pa.list_(pa.string())),
     ("note_kinds", pa.list_(pa.string())), ("unresolved", pa.list_(pa.string())),
     ("cut_keys", pa.list_(pa.string())),
-])
-CARDS = pa.schema([
+)
+CARDS = _schema(
     ("patient", pa.string()), ("hook", pa.string()), ("opening", pa.string()),
     ("position", pa.int32()), ("rule", pa.string()), ("also_from", pa.list_(pa.string())),
     ("indicator", pa.string()), ("suggestions", pa.list_(pa.string())),
     ("data_notes", pa.bool_()),
-])
+)
 _EVALUATORS: dict[str, Evaluator] = {}
 
 

@@ -18,7 +18,9 @@ from cds.dryrun.tables import (
 )
 
 BASE, OTHER = "pack", "compare"
-_S, _I, _F = pa.string(), pa.int64(), pa.float64()
+_S: pa.DataType = pa.string()
+_I: pa.DataType = pa.int64()
+_F: pa.DataType = pa.float64()
 SCHEMAS: dict[str, pa.Schema] = {
     "rules": pa.schema([
         ("hook", _S), ("rule", _S), ("title", _S), ("patients_fired", _I),

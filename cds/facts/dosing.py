@@ -19,6 +19,7 @@ medication itself is still reported, since its ingredient matters for safety rul
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,8 +60,8 @@ def _quantity(dar: Any) -> dict[str, Any] | None:
     if isinstance(q, dict):
         return q
     rng = dar.get("doseRange")
-    if isinstance(rng, dict) and isinstance(rng.get("high"), dict):
-        return rng["high"]
+    if isinstance(rng, dict) and isinstance(high := rng.get("high"), dict):
+        return high
     return None
 
 
@@ -110,7 +111,7 @@ def _amount(q: dict[str, Any], part: ProductPart, product: Product | None
     return f"dose unit '{shown}' cannot be converted to mg:{form} {_strength_text(part)}"
 
 
-def _per_day(dosage: dict[str, Any], timing_codes: dict[str, float]) -> float | None:
+def _per_day(dosage: dict[str, Any], timing_codes: Mapping[str, float]) -> float | None:
     timing = dosage.get("timing")
     if not isinstance(timing, dict):
         return None
@@ -122,10 +123,10 @@ def _per_day(dosage: dict[str, Any], timing_codes: dict[str, float]) -> float | 
         if period and period > 0 and unit in _PER_DAY:
             return freq * _PER_DAY[unit] / period
         for key in ("when", "timeOfDay"):
-            if isinstance(repeat.get(key), list) and repeat[key]:
-                return float(len(repeat[key]))
+            if isinstance(times := repeat.get(key), list) and times:
+                return float(len(times))
     for coding in codings(timing.get("code")):
-        per_day = timing_codes.get(coding["code"].upper())
+        per_day = timing_codes.get(str(coding["code"]).upper())
         if per_day is not None:
             return per_day
     return None

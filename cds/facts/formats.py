@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
 
 def vocab(name: str) -> dict[str, Any]:
@@ -79,7 +79,8 @@ class TrendOverrides(_Strict):
     chronic: Chronic | None = Field(default=None, description="When `span_ge_90d` is yes")
 
 
-_ALL_TREND = ["window_days", "n", "min_spacing_days", "worsening", "improving", "chronic"]
+_ALL_TREND: list[JsonValue] = ["window_days", "n", "min_spacing_days", "worsening",
+                               "improving", "chronic"]
 
 
 class TrendDefaults(TrendOverrides):

@@ -56,8 +56,8 @@ def name_index(parts: Iterable[ProductPart], brands: Mapping[str, tuple[ProductP
     """The names of the `checked` ingredients and the brands of products containing one, as
     tuples of words -> those ingredients. Names of three letters or fewer are left out (too
     easily part of other text)."""
-    index = {words(part.name): (part.name,) for part in parts
-             if len(part.name) > 3 and checked(part)}
+    index: dict[tuple[str, ...], tuple[str, ...]] = {
+        words(part.name): (part.name,) for part in parts if len(part.name) > 3 and checked(part)}
     for brand, brand_parts in brands.items():
         names = tuple(p.name for p in brand_parts if checked(p))
         if len(brand) > 3 and names:

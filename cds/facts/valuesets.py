@@ -212,8 +212,8 @@ class ValueSetIndex:
             ids = table.get(codes[0])
             if not ids:
                 return []
-            dropped = self._excluded[kind].get(codes[0])
-            return [i for i in ids if i not in dropped] if dropped else list(ids)
+            gone_one = self._excluded[kind].get(codes[0])
+            return [i for i in ids if i not in gone_one] if gone_one else list(ids)
         found: set[str] = set()
         excluded = self._excluded[kind]
         dropped: set[str] = set()

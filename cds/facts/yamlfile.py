@@ -40,7 +40,7 @@ class _DuplicateKey(yaml.MarkedYAMLError):
     pass
 
 
-class _LineLoader(_Loader):  # type: ignore[misc, valid-type]
+class _LineLoader(_Loader):  # type: ignore[misc]
     pass
 
 

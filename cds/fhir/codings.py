@@ -24,12 +24,12 @@ def codings(concept: Any) -> list[dict[str, Any]]:
 def display_of(concept: Any, coding: dict[str, Any] | None = None,
                found: list[dict[str, Any]] | None = None) -> str:
     """The coding's display, else the concept's text, else the first coding display."""
-    if coding is not None and isinstance(coding.get("display"), str):
-        return coding["display"]
+    if coding is not None and isinstance(display := coding.get("display"), str):
+        return display
     if isinstance(concept, dict):
-        if isinstance(concept.get("text"), str):
-            return concept["text"]
+        if isinstance(text := concept.get("text"), str):
+            return text
         for c in codings(concept) if found is None else found:
-            if isinstance(c.get("display"), str):
-                return c["display"]
+            if isinstance(display := c.get("display"), str):
+                return display
     return ""

@@ -8,8 +8,9 @@ import gzip
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
+from io import BufferedWriter
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
@@ -20,8 +21,11 @@ BLOCK = 5000
 GZIP_LEVEL = 3
 
 
-def _open(path: Path, gz: bool) -> IO[bytes]:
-    return gzip.open(path, "wb", compresslevel=GZIP_LEVEL) if gz else path.open("wb")
+ByteSink = gzip.GzipFile | BufferedWriter
+
+
+def _open(path: Path, gz: bool) -> ByteSink:
+    return gzip.GzipFile(path, "wb", compresslevel=GZIP_LEVEL) if gz else path.open("wb")
 
 
 def write_block(rules_dir: Path, out: Path, seed: int, block: int, first: int, last: int,
@@ -29,7 +33,7 @@ def write_block(rules_dir: Path, out: Path, seed: int, block: int, first: int, l
     """Patients `first` .. `last - 1` into this block's files; resource counts by type."""
     profile = Profile.load(rules_dir)
     suffix = ".ndjson.gz" if gz else ".ndjson"
-    files: dict[str, IO[bytes]] = {}
+    files: dict[str, ByteSink] = {}
     counts: dict[str, int] = {}
     try:
         for index in range(first, last):
@@ -60,8 +64,9 @@ def generate(rules_dir: Path, out: Path, patients: int, seed: int, now: datetime
     else:
         results = [write_block(*args) for args in blocks]
     suffix = ".ndjson.gz" if gz else ".ndjson"
-    output = [{"type": rtype, "url": f"{rtype}.{b:03d}{suffix}", "count": n}
-              for b, counts in enumerate(results) for rtype, n in sorted(counts.items())]
+    output: list[dict[str, Any]] = [
+        {"type": rtype, "url": f"{rtype}.{b:03d}{suffix}", "count": n}
+        for b, counts in enumerate(results) for rtype, n in sorted(counts.items())]
     manifest = {"transactionTime": now.isoformat(), "request": "cds population generate",
                 "requiresAccessToken": False, "output": output, "error": [],
                 "extension": {"generator": {"patients": patients, "seed": seed,

@@ -85,7 +85,8 @@ def _operand(value: Any) -> Value:
     if isinstance(value, Ref):
         binding, _, name = value.ref.partition(".")
         return JoinRef(binding, name)
-    return _number(value)
+    operand: Value = _number(value)
+    return operand
 
 
 def normalise(pattern: Pattern, origin: Origin) -> CPattern:
@@ -143,7 +144,7 @@ class Expander:
                 return None
             return self._size(entry[0], entry[1], (*stack, cond.use))
         key = "all" if isinstance(cond, AllGroup) else "any"
-        items = cond.all if isinstance(cond, AllGroup) else cond.any  # type: ignore[union-attr]
+        items = cond.all if isinstance(cond, AllGroup) else cond.any
         sizes = [self._size(c, origin.at(key, i), stack) for i, c in enumerate(items)]
         if any(s is None for s in sizes):
             return None

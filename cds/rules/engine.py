@@ -156,12 +156,13 @@ class Engine:
         out: dict[tuple[str, frozenset[tuple[str, str]]], Match] = {}
         vetoes = self._vetoes[program.hook]
         for plan, bound in found:
-            ids = {b: str(bound[b]["id"]) for b in plan.bindings}
-            if vetoed and any((v.name, tuple(ids[b] for b in v.keep)) in vetoed
+            fact_ids = {b: str(bound[b]["id"]) for b in plan.bindings}
+            if vetoed and any((v.name, tuple(fact_ids[b] for b in v.keep)) in vetoed
                               for v in vetoes.get(plan.name, ())):
                 continue
-            key = (plan.rule_id, frozenset(ids.items()))
-            match = Match(plan.rule_id, plan.index, {b: by_id[ids[b]] for b in plan.bindings})
+            key = (plan.rule_id, frozenset(fact_ids.items()))
+            match = Match(plan.rule_id, plan.index,
+                          {b: by_id[fact_ids[b]] for b in plan.bindings})
             if key not in out or out[key].branch > match.branch:
                 out[key] = match
         order = self._rule_order[program.hook]

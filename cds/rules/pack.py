@@ -251,7 +251,7 @@ def _unloaded_rule(reader: _Reader, path: Path, data: Any) -> None:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             text = ""
-        found = dict(match.groups() for match in _ID_LINE.finditer(text))
+        found = {match[1]: match[2] for match in _ID_LINE.finditer(text)}
     reader.unloaded.update(f"{'rule' if key == 'id' else key} {value}"
                            for key, value in found.items())
 

@@ -43,6 +43,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    JsonValue,
     Tag,
     field_validator,
     model_validator,
@@ -66,7 +67,7 @@ def _not_bool(value: Any) -> Any:
 Scalar = Annotated[float | int | str, BeforeValidator(_not_bool)]
 # A number field that may also be a parameter reference ("@group.name"): the JSON Schema
 # lists the pack's numeric parameters there.
-_PARAM = {"x-param": "number"}
+_PARAM: dict[str, JsonValue] = {"x-param": "number"}
 
 
 class _Strict(BaseModel):
@@ -158,7 +159,8 @@ class AnyGroup(_Strict):
 def _condition_kind(value: Any) -> str:
     """The condition form by its key: all / any / use, otherwise a pattern."""
     if isinstance(value, BaseModel):
-        return {AllGroup: "all", AnyGroup: "any", Use: "use"}.get(type(value), "pattern")
+        kinds: dict[type[BaseModel], str] = {AllGroup: "all", AnyGroup: "any", Use: "use"}
+        return kinds.get(type(value), "pattern")
     if isinstance(value, dict):
         for key in ("all", "any", "use"):
             if key in value:

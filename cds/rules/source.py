@@ -105,7 +105,7 @@ def _span(node: yaml.Node) -> Span:
     return node.start_mark.index, node.end_mark.index
 
 
-class _Loader(yaml.CSafeLoader):  # type: ignore[misc, name-defined]
+class _Loader(yaml.CSafeLoader):
     pass
 
 
