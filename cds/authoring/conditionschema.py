@@ -16,21 +16,11 @@ from typing import Any
 from cds.authoring.validate import GLOBAL_NAMES, MEASURE_TYPES, VALUESET_KIND
 from cds.authoring.vocabulary import Vocabulary
 from cds.facts.catalogue import FACT_TYPES, FactField, FactType
-from cds.rules.schema import BINDING, JOIN
+from cds.rules.operators import JOIN, OperandKind, operators
+from cds.rules.schema import BINDING
 
 Schema = dict[str, Any]
 
-OPERATORS = {
-    "eq": "Equal to",
-    "ne": "Not equal to",
-    "lt": "Less than",
-    "lte": "At most",
-    "gt": "More than",
-    "gte": "At least",
-}
-_IN = "One of these values"
-_EXISTS = "true: the fact has this field; false: it has not"
-_CONTAINS = "A value-set id the list must hold"
 _JOIN = "binding.field of a fact bound earlier in the same `all`: equal to it"
 
 
@@ -131,13 +121,16 @@ class ConditionSchema:
         hint, value, accept = self._value(ftype, spec)
         operand = self.defs.add(f"operand.{hint}",
                                 _object_or(ref("Ref"), value, "join {ref: binding.field}"))
-        ops: Schema = {name: {"description": text, "allOf": [operand]}
-                       for name, text in OPERATORS.items()}
         lists = self.refs_where(lambda v: isinstance(v, list) and all(map(accept, v)))
-        values = {"type": "array", "items": value}
-        ops["in"] = {"description": _IN, **({"anyOf": [values, {"enum": lists}]} if lists
-                                            else values)}
-        ops["exists"] = {"description": _EXISTS, "type": "boolean"}
+        values: Schema = {"type": "array", "items": value}
+        operands: dict[OperandKind, Schema] = {
+            "value": {"allOf": [operand]},
+            "values": {"anyOf": [values, {"enum": lists}]} if lists else values,
+            "presence": {"type": "boolean"},
+        }
+        ops: Schema = {op.name: {"description": op.doc, **operands[op.operand_kind]}
+                       for op in operators() if op.fits(spec.kind)
+                       and op.operand_kind in operands}
         ops["ref"] = {"description": _JOIN, "type": "string", "pattern": JOIN}
         tests = self.defs.add(f"ops.{hint}", {
             "type": "object", "description": "One or more operators, all of which must hold; "
@@ -183,11 +176,14 @@ class ConditionSchema:
             fits = [v for v in ids if spec.name != "valuesets" or not kinds.get(v)
                     or kind in kinds[v]]
             contains = {"enum": fits + self.refs_where(lambda v: v in fits)}
+        operands: dict[OperandKind, Schema] = {"valueset": contains,
+                                               "presence": {"type": "boolean"}}
         return self.defs.add(f"list-test.{kind if spec.name == 'valuesets' else 'any'}", {
             "type": "object",
             "description": "A list is tested with `contains` (a value-set id) or `exists`",
-            "properties": {"contains": {"description": _CONTAINS, **contains},
-                           "exists": {"description": _EXISTS, "type": "boolean"}},
+            "properties": {op.name: {"description": op.doc, **operands[op.operand_kind]}
+                           for op in operators() if op.fits("list")
+                           and op.operand_kind in operands},
             "additionalProperties": False,
         })
 

@@ -23,13 +23,12 @@ from cds.hooks.models import HookRequest
 from cds.hooks.services import ServiceCatalogue
 from cds.pipeline import Evaluation, Evaluator
 from cds.rules.compiler import CompiledRule
-from cds.rules.dnf import CPattern, JoinRef, Test
+from cds.rules.dnf import CPattern, Test
 from cds.rules.engine import Match
+from cds.rules.operators import OPERATORS, JoinRef, show
 from cds.rules.prepare import prepare
 from cds.suggest import unknown
 
-_SYMBOL = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "in": "in",
-           "contains": "contains", "exists": "exists"}
 NOTHING_TO_CHECK = ("nothing to check, so no cards: no selected (order-select) or signed "
                     "(order-sign) order is a MedicationRequest with its medication chosen")
 
@@ -58,22 +57,7 @@ class Explanation:
 
 
 def describe_test(test: Test) -> str:
-    value = test.value
-    if isinstance(value, JoinRef):
-        shown = str(value)
-    elif isinstance(value, tuple):
-        shown = "[" + ", ".join(_show(v) for v in value) + "]"
-    elif test.op == "exists":
-        return f"{test.field} {'exists' if value else 'is absent'}"
-    else:
-        shown = _show(value)
-    return f"{test.field} {_SYMBOL[test.op]} {shown}"
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+    return OPERATORS[test.op].describe(test.field, test.value)
 
 
 def describe_pattern(pattern: CPattern) -> str:
@@ -90,7 +74,7 @@ def _near_reason(steps: list[Any]) -> str:
             test = step.failed[0]
             actual = step.fact.get(test.field, "absent")
             return (f"{step.pattern.bind} ({step.fact.get('id')}): {describe_test(test)} "
-                    f"does not hold ({test.field} is {_show(actual)})")
+                    f"does not hold ({test.field} is {show(actual)})")
     return "matches"
 
 

@@ -10,45 +10,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cds.rules.dnf import CPattern, JoinRef, Test
-
-_MISSING = object()
-
-
-def _compare(op: str, left: Any, right: Any) -> bool:
-    if isinstance(left, str) != isinstance(right, str):  # never compared: check forbids it
-        return False
-    if op == "eq":
-        return bool(left == right)
-    if op == "ne":
-        return bool(left != right)
-    if op == "lt":
-        return bool(left < right)
-    if op == "lte":
-        return bool(left <= right)
-    if op == "gt":
-        return bool(left > right)
-    return bool(left >= right)
+from cds.rules.dnf import CPattern, Test
+from cds.rules.operators import MISSING, OPERATORS, JoinRef
 
 
 def test_holds(test: Test, fact: Mapping[str, Any], bound: Mapping[str, Mapping[str, Any]],
                ) -> bool:
-    value = fact.get(test.field, _MISSING)
-    if test.op == "exists":
-        return (value is not _MISSING) == bool(test.value)
-    if value is _MISSING:
-        return False
     expected: Any = test.value
     if isinstance(expected, JoinRef):
         other = bound.get(expected.binding)
         if other is None or expected.field not in other:
             return False
         expected = other[expected.field]
-    if test.op == "contains":
-        return isinstance(value, list) and expected in value
-    if test.op == "in":
-        return any(_compare("eq", value, v) for v in expected)
-    return _compare(test.op, value, expected)
+    return OPERATORS[test.op].holds(fact.get(test.field, MISSING), expected)
 
 
 def failed_tests(pattern: CPattern, fact: Mapping[str, Any],

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from cds.facts.catalogue import FACT_TYPES, FactField
-from cds.rules.dnf import CPattern, Expander, JoinRef
+from cds.rules.dnf import CPattern, Expander
+from cds.rules.operators import OPERATORS, JoinRef
 from cds.rules.pack import Pack
 
 
@@ -34,21 +35,8 @@ def sample_fact(pattern: CPattern, longest: bool) -> dict[str, Any]:
     fact: dict[str, Any] = {spec.name: _free_value(spec, longest) for spec in ftype.fields}
     fact.update(id=f"sample-{pattern.bind}", type=pattern.fact)
     for test in pattern.tests:
-        value = test.value
-        if isinstance(value, JoinRef):
-            continue
-        if test.op == "eq":
-            fact[test.field] = value
-        elif test.op == "in" and isinstance(value, tuple) and value:
-            fact[test.field] = max(value, key=lambda v: len(str(v))) if longest else value[0]
-        elif test.op == "contains":
-            fact[test.field] = sorted({*fact.get(test.field, []), str(value)})
-        elif test.op in ("gte", "lte"):
-            fact[test.field] = value
-        elif test.op in ("gt", "lt") and isinstance(value, float):
-            fact[test.field] = value + (1.0 if test.op == "gt" else -1.0)
-        elif test.op == "exists" and value is False:
-            fact.pop(test.field, None)
+        if not isinstance(test.value, JoinRef):
+            OPERATORS[test.op].satisfy(fact, test.field, test.value, longest)
     return fact
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from cds.facts.catalogue import FACT_TYPES, FactField
-from cds.rules.dnf import Branch, CPattern, Expander, JoinRef, Origin, Test, normalise
+from cds.rules.dnf import Branch, CPattern, Expander, Origin, Test, normalise
+from cds.rules.operators import OPERATORS, JoinRef, operators
 from cds.rules.pack import Pack
 from cds.rules.schema import AllGroup, AnyGroup, Condition, Pattern
 from cds.rules.source import Problem
@@ -20,7 +21,6 @@ from cds.suggest import hint, unknown
 
 GLOBAL_NAMES = frozenset({"matches", "params", "rule", "hook", "now", "patient_id",
                           "patient_ref"})
-_COMPARISONS = ("eq", "ne", "lt", "lte", "gt", "gte", "in")
 MEASURE_TYPES = ("measure", "missing", "trend", "dose_response")
 
 
@@ -77,12 +77,16 @@ class _PatternChecker:
 
     def test_problem(self, p: CPattern, spec: FactField, test: Test) -> str | None:
         name = f"{p.fact}.{spec.name}"
-        if test.op == "exists" or isinstance(test.value, JoinRef):
+        operator = OPERATORS[test.op]
+        if not operator.fits(spec.kind):
+            if spec.kind == "list":
+                return f"{name} is a list: test it with {_list_tests()}"
+            return (f"`{test.op}` needs a {' or '.join(sorted(operator.field_kinds))} field; "
+                    f"{name} is a {spec.kind}")
+        if operator.operand_kind == "presence" or isinstance(test.value, JoinRef):
             return None
-        if test.op == "contains":
+        if operator.operand_kind == "valueset":
             return self._contains(p, spec, str(test.value))
-        if spec.kind == "list":
-            return f"{name} is a list: test it with `contains: <value-set id>` or `exists`"
         values = test.value if isinstance(test.value, tuple) else (test.value,)
         for value in values:
             if isinstance(value, str) and value.startswith("@"):
@@ -91,16 +95,14 @@ class _PatternChecker:
                 return f"{name} is a number; {value!r} is text (write it without quotes)"
             if spec.kind == "string" and not isinstance(value, str):
                 return f"{name} is text; compare it with text, e.g. '{value:g}'"
-            if spec.options and test.op in ("eq", "ne", "in") and value not in spec.options:
+            if spec.options and operator.equality and value not in spec.options:
                 return f"{name} cannot be {value!r} {hint(str(value), spec.options)}"
             if (spec.name == "measure" and p.fact in MEASURE_TYPES and self.measures is not None
-                    and test.op in ("eq", "ne", "in") and value not in self.measures):
+                    and operator.equality and value not in self.measures):
                 return unknown("measure", str(value), sorted(self.measures))
         return None
 
     def _contains(self, p: CPattern, spec: FactField, vs_id: str) -> str | None:
-        if spec.kind != "list":
-            return f"`contains` needs a list field; {p.fact}.{spec.name} is a {spec.kind}"
         if self.valuesets is None:
             return None
         vs = self.valuesets.get(vs_id)
@@ -111,6 +113,14 @@ class _PatternChecker:
             return (f"value set '{vs_id}' applies to {', '.join(sorted(vs.applies_to))} facts, "
                     f"not {p.fact}")
         return None
+
+
+def _list_tests() -> str:
+    """How a list field can be tested: "`contains: <value-set id>` or `exists`"."""
+    shown = {"valueset": "`{}: <value-set id>`", "presence": "`{}`"}
+    tests = [shown.get(op.operand_kind, "`{}`").format(op.name) for op in operators()
+             if op.fits("list")]
+    return " or ".join(tests)
 
 
 # Fact types whose `valuesets` hold the value sets of another kind: an indication is a
@@ -136,7 +146,7 @@ def _join_problems(branch: Branch) -> Iterator[Problem]:
                 yield p.origin.problem(f"join {test.value} compares {mine.kind} "
                                        f"{p.fact}.{test.field} with {target.kind} "
                                        f"{other.name}.{target.name}", "where", test.field)
-            elif test.op in ("contains", "in") or target.kind == "list":
+            elif not OPERATORS[test.op].joinable or target.kind == "list":
                 yield p.origin.problem(f"join {test.value}: lists cannot be joined",
                                        "where", test.field)
 

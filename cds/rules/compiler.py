@@ -28,16 +28,14 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from cds.rules.budget import plan_shards
-from cds.rules.dnf import Branch, CPattern, Expander, JoinRef, Origin, Test
+from cds.rules.dnf import Branch, CPattern, Expander, Origin, Test
+from cds.rules.operators import OPERATORS, JoinRef
 from cds.rules.schema import Condition, Rule
 from cds.rules.source import Problem
 
 if TYPE_CHECKING:
     from cds.rules.pack import Pack
 
-_ORDER = {"eq": 1, "in": 2, "contains": 3, "exists": 4, "ne": 5, "lt": 5, "lte": 5, "gt": 5,
-          "gte": 5}
-_DOLLAR = {"ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
 
 
 @dataclass(frozen=True)
@@ -110,24 +108,15 @@ class Program:
 
 
 def _term(test: Test, fact: str, flags: Flags) -> dict[str, Any]:
-    value = test.value
-    if isinstance(value, JoinRef):
-        ref = {value.binding: value.field}
-        return {test.field: ref} if test.op == "eq" else {_DOLLAR[test.op]: {test.field: ref}}
-    if test.op == "eq":
-        return {test.field: value}
-    if test.op == "in" and isinstance(value, tuple) and len(value) == 1:
-        return {test.field: value[0]}
-    if test.op in ("in", "contains"):
+    operator = OPERATORS[test.op]
+    if operator.flagged(test.value):
         return {flags.name_for(fact, test): 1.0}
-    if test.op == "exists":
-        return {("$ex" if value else "$nex"): {test.field: 1}}
-    return {_DOLLAR[test.op]: {test.field: value}}
+    return operator.term(test.field, test.value)
 
 
 def _sort_key(test: Test) -> tuple[int, int, str, str, str]:
     join = isinstance(test.value, JoinRef)
-    return (1 if join else 0, _ORDER[test.op], test.field, test.op, repr(test.value))
+    return (1 if join else 0, OPERATORS[test.op].order, test.field, test.op, repr(test.value))
 
 
 def pattern_terms(pattern: CPattern, flags: Flags) -> list[dict[str, Any]]:

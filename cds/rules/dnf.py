@@ -12,14 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from cds.rules.schema import AllGroup, AnyGroup, Condition, FieldTest, Pattern, Ref, Use
+from cds.rules.operators import OPERATORS, JoinRef, Value, operators
+from cds.rules.schema import AllGroup, AnyGroup, Condition, FieldTest, Pattern, Use
 from cds.rules.source import PathItem, Problem, SourceDoc
 from cds.suggest import unknown
 
 MAX_BRANCHES = 64
-OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "exists")
 
 
 @dataclass(frozen=True)
@@ -41,23 +40,9 @@ class Origin:
 
 
 @dataclass(frozen=True)
-class JoinRef:
-    """A field of a fact bound earlier in the same branch."""
-
-    binding: str
-    field: str
-
-    def __str__(self) -> str:
-        return f"{self.binding}.{self.field}"
-
-
-Value = float | str | bool | tuple[float | str, ...] | JoinRef
-
-
-@dataclass(frozen=True)
 class Test:
     field: str
-    op: str  # one of OPERATORS
+    op: str  # an operator of cds.rules.operators
     value: Value
 
 
@@ -77,34 +62,14 @@ class CPattern:
 Branch = tuple[CPattern, ...]
 
 
-def _number(value: Any) -> Any:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
-
-
-def _operand(value: Any) -> Value:
-    if isinstance(value, Ref):
-        binding, _, name = value.ref.partition(".")
-        return JoinRef(binding, name)
-    operand: Value = _number(value)
-    return operand
-
-
 def normalise(pattern: Pattern, origin: Origin) -> CPattern:
     tests: list[Test] = []
     for name, spec in pattern.where.items():
-        if not isinstance(spec, FieldTest):
-            tests.append(Test(name, "eq", _operand(spec)))
+        if not isinstance(spec, FieldTest):  # a plain value or `{ref: b.f}`: equality
+            tests.append(Test(name, "eq", OPERATORS["eq"].normalise(spec)))
             continue
-        for op in OPERATORS:
-            raw = getattr(spec, "in_" if op == "in" else op)
-            if raw is None:
-                continue
-            if op == "in":
-                tests.append(Test(name, op, tuple(_number(v) for v in raw)))
-            elif op in ("contains", "exists"):
-                tests.append(Test(name, op, raw))
-            else:
-                tests.append(Test(name, op, _operand(raw)))
+        tests += [Test(name, op.name, op.normalise(spec.tests[op.name]))
+                  for op in operators() if op.name in spec.tests]
     return CPattern(pattern.bind, pattern.fact, tuple(tests), origin)
 
 

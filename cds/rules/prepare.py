@@ -6,8 +6,9 @@
 - Projected: only the fact types and fields some pattern of the hook's program tests are
   asserted (the engine's cost grows with every property it parses); matches are mapped back
   to the caller's complete fact objects by id.
-- Flagged: `in` and `contains` tests are evaluated here and asserted as flag fields (1.0)
-  that the compiled rules test for equality (see compiler.py for why).
+- Flagged: tests of flagged operators (`in` with several values, `contains`) are evaluated
+  here and asserted as flag fields (1.0) that the compiled rules test for equality (see
+  compiler.py for why).
 - Ids are unique: a repeated id gets a suffix, so the engine never rejects a batch.
 """
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cds.facts.catalogue import FACT_TYPES
-from cds.rules.dnf import JoinRef, Test
+from cds.rules.operators import OPERATORS, JoinRef
 
 if TYPE_CHECKING:
     from cds.rules.compiler import Program
@@ -60,14 +61,6 @@ _NORMALISERS: dict[str, Callable[[Any], Any]] = defaultdict(
     lambda: _text, {"number": _number, "list": _list})
 
 
-def _predicate(test: Test) -> Predicate:
-    if test.op == "contains":
-        wanted = test.value
-        return lambda v: isinstance(v, list) and wanted in v
-    allowed = frozenset(test.value) if isinstance(test.value, tuple) else frozenset()
-    return lambda v: v in allowed
-
-
 @dataclass(frozen=True)
 class TypePlan:
     name: str
@@ -96,8 +89,7 @@ def _plans(program: Program | None) -> dict[str, TypePlan]:
         for p in plan.patterns:
             fields = used.setdefault(p.fact, set())
             for t in p.tests:
-                if t.op not in ("in", "contains") or (isinstance(t.value, tuple)
-                                                      and len(t.value) == 1):
+                if not OPERATORS[t.op].flagged(t.value):
                     fields.add(t.field)
                 if isinstance(t.value, JoinRef) and t.value.binding in types:
                     used.setdefault(types[t.value.binding], set()).add(t.value.field)
@@ -106,7 +98,8 @@ def _plans(program: Program | None) -> dict[str, TypePlan]:
         spec = FACT_TYPES[flag.fact].field(flag.test.field)
         if spec is not None:
             flags.setdefault(flag.fact, []).append(
-                (flag.name, spec.name, spec.kind, _predicate(flag.test)))
+                (flag.name, spec.name, spec.kind,
+                 OPERATORS[flag.test.op].predicate(flag.test.value)))
     out = {}
     for name, fields in used.items():
         ftype = FACT_TYPES.get(name)

@@ -35,36 +35,31 @@ fires only when none of them matches together with the rule's own bindings.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
     JsonValue,
     Tag,
+    ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from cds.facts.formats import vocab
 from cds.hookdefs import HookName
+from cds.rules.operators import OPERATORS, Ref, Scalar
+from cds.suggest import unknown
 
 RULE_ID = r"^[A-Z][A-Z0-9]*(-[A-Za-z0-9]+)*$"
 BINDING = r"^[a-z][a-z0-9_]*$"
-JOIN = r"^[a-z][a-z0-9_]*\.[a-z_]+$"
 PARAM_REF = re.compile(r"^@[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
 
-def _not_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("true/false is not a fact value: yes/no fields hold the text 'yes'/'no'")
-    return value
-
-
-Scalar = Annotated[float | int | str, BeforeValidator(_not_bool)]
 # A number field that may also be a parameter reference ("@group.name"): the JSON Schema
 # lists the pack's numeric parameters there.
 _PARAM: dict[str, JsonValue] = {"x-param": "number"}
@@ -74,42 +69,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class Ref(_Strict):
-    """A join: compare with a field of a fact bound earlier (`binding.field`)."""
+class FieldTest(BaseModel):
+    """Tests on one fact field, operator -> operand (cds.rules.operators); several operators
+    in one test must all hold."""
 
-    ref: str = Field(pattern=JOIN,
-                     description="binding.field of a fact bound earlier in the same `all`")
+    model_config = ConfigDict(frozen=True)
 
+    tests: dict[str, Any]  # operator name -> its operand as read
 
-def _dict_or(tag_for_dict: str, other: str) -> Discriminator:
-    """Choose a union member by shape (mapping or not), so a validation error names the
-    member that was meant instead of listing the failure of every member."""
-
-    def pick(value: Any) -> str:
-        return tag_for_dict if isinstance(value, dict | BaseModel) else other
-
-    return Discriminator(pick)
-
-
-Operand = Annotated[
-    Annotated[Ref, Tag("ref")] | Annotated[Scalar, Tag("value")], _dict_or("ref", "value")
-]
-
-
-class FieldTest(_Strict):
-    """Tests on one fact field; several operators in one test must all hold."""
-
-    key_kind: ClassVar[str] = "operator"  # its keys, in "unknown operator" messages
-
-    eq: Operand | None = None
-    ne: Operand | None = None
-    lt: Operand | None = None
-    lte: Operand | None = None
-    gt: Operand | None = None
-    gte: Operand | None = None
-    in_: list[Scalar] | None = Field(default=None, alias="in")
-    contains: str | None = Field(default=None, description="Value-set id in a list field")
-    exists: bool | None = None
+    @model_validator(mode="before")
+    @classmethod
+    def _read_operators(cls, data: Any) -> Any:
+        if isinstance(data, FieldTest) or not isinstance(data, dict) or set(data) == {"tests"}:
+            return data
+        tests = {}
+        for key, raw in data.items():
+            operator = OPERATORS.get(key)
+            if operator is None:
+                raise PydanticCustomError("unknown_key", "{message}", {
+                    "key": key, "message": unknown("operator", str(key), OPERATORS)})
+            try:
+                tests[key] = operator.operand.validate_python(raw)
+            except ValidationError as exc:
+                message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+                raise PydanticCustomError("operand", "{message}", {
+                    "key": key, "message": message}) from None
+        return {"tests": tests}
 
 
 def _where_kind(value: Any) -> str:

@@ -69,6 +69,11 @@ class PackProblems(RulePackError):
         )
 
 
+# Error types of a validator that reads a mapping key by key, with the key in `ctx["key"]`:
+# `unknown_key` (the message names the key) and `operand` (its value is wrong).
+KEYED_ERRORS = ("unknown_key", "operand")
+
+
 def display_path(path: Path) -> str:
     """The path relative to the working directory when it is below it (shorter messages)."""
     try:
@@ -241,8 +246,10 @@ def validation_problems(doc: SourceDoc, exc: ValidationError,
         if err["type"] == "extra_forbidden":
             extra.setdefault(tuple(err["loc"][:-1]), []).append(str(err["loc"][-1]))
     for err in errors:
-        loc = base + tuple(err["loc"])
         kind = err["type"]
+        # A mapping's validator names the key it rejects (an operator, or its operand).
+        key = (err.get("ctx") or {}).get("key") if kind in KEYED_ERRORS else None
+        loc = base + tuple(err["loc"]) + ((key,) if key is not None else ())
         if kind == "missing" and difflib.get_close_matches(
                 str(loc[-1]), extra.get(tuple(err["loc"][:-1]), []), n=1):
             continue  # the misspelt key is reported as unknown, with this one as its guess
@@ -259,7 +266,8 @@ def validation_problems(doc: SourceDoc, exc: ValidationError,
         line, col = doc.position(loc)
         present = list(_present(doc, loc))
         where = ".".join(str(p) for p in present)
-        text = f"{where}: {message}" if where and kind != "extra_forbidden" else message
+        text = (f"{where}: {message}" if where and kind not in ("extra_forbidden", "unknown_key")
+                else message)
         problem = Problem(doc.name, line, col, text)
         if _is_reference(doc, present):  # it would be a parameter's value once it resolves
             problem = problem.needing("parameters.yaml")
