@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from cds.packyaml import parse
+
 DISTRIBUTION = "stress-pain-cds"
 
 
@@ -20,7 +22,7 @@ def package_version() -> str:
 def pack_version(rules_dir: Path) -> str:
     """`name version` from the pack's pack.yaml, or why there is none."""
     try:
-        meta = yaml.safe_load((rules_dir / "pack.yaml").read_text(encoding="utf-8"))
+        meta = parse((rules_dir / "pack.yaml").read_text(encoding="utf-8"))
     except OSError:
         return f"none: no readable pack.yaml in {rules_dir}"
     except yaml.YAMLError:

@@ -20,6 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cds"
 # Bottom to top. Each entry is a top-level module or package of `cds`; a module may import
 # only from the entries before its own, and from its own package.
 LAYERS: tuple[str, ...] = (
+    "packyaml",       # the one YAML reader of pack files, with positions
     "version",        # the service's version string
     "errors",         # the one error tree
     "suggest",        # "did you mean" hints

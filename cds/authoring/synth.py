@@ -38,8 +38,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cds.authoring.synth_resources import (
     condition,
     dispense,
@@ -53,6 +51,7 @@ from cds.facts.codes import LOINC
 from cds.facts.config import load_instruments, load_measures, local_codesystem
 from cds.fhir.collect import PatientData, collect
 from cds.hookdefs import hook_def
+from cds.packyaml import parse
 from cds.settings import BUNDLED_RULES_DIR
 
 DEFAULT_PREFETCH = {
@@ -143,7 +142,7 @@ def _service(hook: str, service_id: str | None, rules_dir: Path) -> tuple[str, d
     path = rules_dir / "services.yaml"
     services: list[Any] = []
     if path.is_file():
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        loaded = parse(path.read_text(encoding="utf-8")) or {}
         services = loaded.get("services") or [] if isinstance(loaded, dict) else []
     for svc in services:
         if isinstance(svc, dict) and (svc.get("id") == service_id

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Any, NoReturn
 
 import yaml
 
@@ -29,6 +30,7 @@ from cds.facts.packdefs import (
 from cds.facts.products_table import ingredient_codes, load_product_table, name_index
 from cds.facts.valuesets import ValueSetIndex, load_valuesets
 from cds.facts.yamlfile import YamlFile
+from cds.packyaml import parse
 from cds.suggest import unknown
 
 
@@ -110,7 +112,7 @@ class FactConfig:
 def local_codesystem(rules_dir: Path) -> str:
     path = rules_dir / "pack.yaml"
     try:
-        pack = yaml.safe_load(path.read_text(encoding="utf-8"))
+        pack = parse(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise RulePackError(f"{path}:1: cannot read the pack identity: {exc}") from exc
     system = pack.get("codesystem") if isinstance(pack, dict) else None
@@ -179,7 +181,8 @@ def _pregnancy(path: Path, valuesets: Mapping[str, ValueSetDef],
     ids = tuple(str(x) for x in doc.sequence(node, "valuesets"))
     missing = [i for i in ids if i not in valuesets]
     if missing:
-        doc.fail(node, "valuesets", unknown("value set", missing[0], sorted(valuesets)))
+        _fail_at_item(doc, node, "valuesets", missing[0],
+                      unknown("value set", missing[0], sorted(valuesets)))
     measure = doc.text(node, "measure", required=False)
     if measure is not None and measure not in measures:
         doc.fail(node, "measure", unknown("measure", measure, measures))
@@ -206,4 +209,13 @@ def _cross_check(config: FactConfig, inst_doc: YamlFile, med_doc: YamlFile) -> N
                             med_doc.root.get("unknown_products") or {})):
         missing = [i for i in ids if i not in config.valuesets]
         if missing:
-            med_doc.fail(node, key, unknown("value set", missing[0], sorted(config.valuesets)))
+            _fail_at_item(med_doc, node, key, missing[0],
+                          unknown("value set", missing[0], sorted(config.valuesets)))
+
+
+def _fail_at_item(doc: YamlFile, node: Any, key: str, item: str, message: str) -> NoReturn:
+    """Fail at `item` in the list `node[key]` (at the key when the list is not there)."""
+    items = node.get(key) if isinstance(node, dict) else None
+    if isinstance(items, list) and item in map(str, items):
+        doc.fail(items, [str(i) for i in items].index(item), message)
+    doc.fail(node, key, message)

@@ -1,10 +1,7 @@
-"""Reading pack YAML with line numbers, so every error reads `file:line: message`.
-
-PyYAML's C loader builds the documents (fast enough to reload a pack of dozens of files in
-milliseconds); its mapping and sequence constructors are replaced so every container
-remembers the line of itself and of each key / item. Duplicate keys are an error instead of
-silently keeping the last one. The helpers check types as they read and raise
-`RulePackError` pointing at the line.
+"""Typed reading of a facts file (measures, instruments, medications, value sets ...)
+parsed by the pack's one YAML reader (cds.packyaml), so every error reads
+`file:line:col: message` at the element it is about. The helpers check types as they read
+and raise `RulePackError`.
 """
 
 from __future__ import annotations
@@ -16,57 +13,10 @@ from typing import Any, NoReturn
 import yaml
 
 from cds.errors import RulePackError
+from cds.packyaml import parse, position_of, syntax_error
 from cds.suggest import hint
 
 _MISSING = object()
-_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class LineDict(dict[Any, Any]):
-    """A mapping that knows its own line and the line of each key (1-based)."""
-
-    line: int = 1
-    key_lines: dict[Any, int]
-
-
-class LineList(list[Any]):
-    """A sequence that knows its own line and the line of each item (1-based)."""
-
-    line: int = 1
-    item_lines: list[int]
-
-
-class _DuplicateKey(yaml.MarkedYAMLError):
-    pass
-
-
-class _LineLoader(_Loader):  # type: ignore[misc]
-    pass
-
-
-def _mapping(loader: Any, node: yaml.MappingNode) -> LineDict:
-    out = LineDict()
-    out.line = node.start_mark.line + 1
-    out.key_lines = {}
-    loader.flatten_mapping(node)
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in out.key_lines:
-            raise _DuplicateKey(problem=f"duplicate key '{key}'", problem_mark=key_node.start_mark)
-        out.key_lines[key] = key_node.start_mark.line + 1
-        out[key] = loader.construct_object(value_node, deep=True)
-    return out
-
-
-def _sequence(loader: Any, node: yaml.SequenceNode) -> LineList:
-    out = LineList(loader.construct_object(child, deep=True) for child in node.value)
-    out.line = node.start_mark.line + 1
-    out.item_lines = [child.start_mark.line + 1 for child in node.value]
-    return out
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
 
 
 class YamlFile:
@@ -81,31 +31,19 @@ class YamlFile:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise RulePackError(f"{path}:1: cannot read: {exc.strerror or exc}") from exc
+            raise RulePackError(f"{path}:1:1: cannot read: {exc.strerror or exc}") from exc
         try:
-            root = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark is not None else 1
-            problem = exc.problem or exc.context or "invalid YAML"
-            raise RulePackError(f"{path}:{line}: {problem}") from exc
+            root = parse(text)
         except yaml.YAMLError as exc:
-            raise RulePackError(f"{path}:1: invalid YAML: {exc}") from exc
+            (line, col), message = syntax_error(exc)
+            raise RulePackError(f"{path}:{line}:{col}: {message}") from exc
         return cls(path, root)
 
     # -- locations ---------------------------------------------------------------------------
 
-    def line(self, node: Any, key: Any = None) -> int:
-        if isinstance(node, LineDict):
-            return node.key_lines.get(key, node.line) if key is not None else node.line
-        if isinstance(node, LineList):
-            if isinstance(key, int) and 0 <= key < len(node.item_lines):
-                return node.item_lines[key]
-            return node.line
-        return 1
-
     def fail(self, node: Any, key: Any, message: str) -> NoReturn:
-        raise RulePackError(f"{self.path}:{self.line(node, key)}: {message}")
+        line, col = position_of(node, key)
+        raise RulePackError(f"{self.path}:{line}:{col}: {message}")
 
     # -- typed access ------------------------------------------------------------------------
 

@@ -3,10 +3,8 @@ service needs prefetched. Kept in the rule pack, never in Python."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cds.errors import RulePackError
@@ -82,11 +80,3 @@ def parse_services(data: Any, origin: str) -> ServiceCatalogue:
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise RulePackError(f"{origin}: {problems}") from exc
-
-
-def load_services(path: Path) -> ServiceCatalogue:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise RulePackError(f"{path}: cannot read service definitions: {exc}") from exc
-    return parse_services(data, str(path))

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
 from cds.facts.codes import RXNORM
+from cds.packyaml import parse
 
 PROFILE = Path(__file__).with_name("profile.yaml")
 SNOMED = "http://snomed.info/sct"
@@ -58,7 +58,7 @@ class Profile:
 
     @classmethod
     def load(cls, rules_dir: Path, path: Path = PROFILE) -> Profile:
-        profile = cls(yaml.safe_load(path.read_text(encoding="utf-8")), rules_dir)
+        profile = cls(parse(path.read_text(encoding="utf-8")), rules_dir)
         for name, spec in profile.conditions.items():
             profile.codes[name] = profile._condition_codes(spec)
         return profile
@@ -76,7 +76,7 @@ class Profile:
         SNOMED CT and ICD-10-CM codes of its value set."""
         found: list[tuple[str, str, str]] = []
         if spec.get("valueset"):
-            doc = yaml.safe_load((self.rules_dir / "valuesets" / f"{spec['valueset']}.yaml")
+            doc = parse((self.rules_dir / "valuesets" / f"{spec['valueset']}.yaml")
                                  .read_text(encoding="utf-8"))
             for entry in doc.get("codes") or []:
                 if entry.get("system") in (SNOMED, ICD10CM) and "code" in entry:

@@ -1,10 +1,7 @@
-"""Pack YAML read with source positions, so every problem reads `file:line:col: message`.
+"""Pack files with source positions, so every problem reads `file:line:col: message`.
 
-Files are parsed by libyaml (PyYAML's C parser: a pack of dozens of files loads in a
-fraction of a second, where a pure-Python round-trip parser took seconds) with constructors
-that remember the line and column of every mapping key and sequence item. Scalars follow
-YAML 1.2 as far as authors notice: only true/false are booleans (`yes`, `no`, `on` stay
-text) and dates stay text. Duplicate keys are errors. `SourceDoc.position` turns a path such
+Files are parsed by the pack's one YAML reader (cds.packyaml), which remembers the position
+of every element. `SourceDoc.position` turns a path such
 as `("when", "all", 0, "where", "value")` into the position of the deepest element of the
 path present in the file; path elements that are not in the file (pydantic's union tags,
 for example) are skipped. `SourceDoc.locate` finds a piece of text inside the value at a
@@ -25,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from cds.errors import RulePackError
+from cds.packyaml import PosDict, PosList, Span, parse, syntax_error
 from cds.rules.modelpath import keys_of, model_at
 from cds.suggest import hint, unknown
 
@@ -80,77 +78,6 @@ def display_path(path: Path) -> str:
         return os.path.relpath(path)
     except ValueError:  # another drive on Windows
         return str(path)
-
-
-Span = tuple[int, int]  # character offsets of a value in its file: [start, end)
-
-
-class PosDict(dict[str, Any]):
-    """A mapping that knows its position, the position of each key (1-based) and the span
-    of each value."""
-
-    pos: tuple[int, int] = (1, 1)
-    key_pos: dict[str, tuple[int, int]]
-    value_span: dict[str, Span]
-
-
-class PosList(list[Any]):
-    """A sequence that knows its position, the position (1-based) and span of each item."""
-
-    pos: tuple[int, int] = (1, 1)
-    item_pos: list[tuple[int, int]]
-    item_span: list[Span]
-
-
-def _mark(node: yaml.Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
-
-
-def _span(node: yaml.Node) -> Span:
-    return node.start_mark.index, node.end_mark.index
-
-
-class _Loader(yaml.CSafeLoader):
-    pass
-
-
-_BOOL = "tag:yaml.org,2002:bool"
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers
-            if tag not in (_BOOL, "tag:yaml.org,2002:timestamp")]
-    for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                              list("tTfF"))
-
-
-def _mapping(loader: _Loader, node: yaml.MappingNode) -> PosDict:
-    out = PosDict()
-    out.pos = _mark(node)
-    out.key_pos = {}
-    out.value_span = {}
-    loader.flatten_mapping(node)
-    for key_node, value_node in node.value:
-        key = str(loader.construct_object(key_node, deep=True))
-        if key in out.key_pos:
-            raise yaml.MarkedYAMLError(problem=f"duplicate key '{key}'",
-                                       problem_mark=key_node.start_mark)
-        out.key_pos[key] = _mark(key_node)
-        out.value_span[key] = _span(value_node)
-        out[key] = loader.construct_object(value_node, deep=True)
-    return out
-
-
-def _sequence(loader: _Loader, node: yaml.SequenceNode) -> PosList:
-    out = PosList(loader.construct_object(child, deep=True) for child in node.value)
-    out.pos = _mark(node)
-    out.item_pos = [_mark(child) for child in node.value]
-    out.item_span = [_span(child) for child in node.value]
-    return out
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
 
 
 class SourceDoc:
@@ -209,29 +136,24 @@ def load_yaml(path: Path) -> SourceDoc:
     except OSError as exc:
         raise PackProblems([Problem(name, 1, 1, f"cannot read: {exc.strerror or exc}")]) from exc
     try:
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        message = exc.problem or exc.context or "invalid YAML"
-        start = exc.context_mark
-        if exc.problem and exc.context and start is not None and start.line + 1 != line:
-            message += f" ({exc.context} started at {start.line + 1}:{start.column + 1})"
-        raise PackProblems([Problem(name, line, col, f"invalid YAML: {message}")]) from exc
+        data = parse(text)
     except yaml.YAMLError as exc:
-        raise PackProblems([Problem(name, 1, 1, f"invalid YAML: {exc}")]) from exc
+        (line, col), message = syntax_error(exc)
+        raise PackProblems([Problem(name, line, col, message)]) from exc
     return SourceDoc(path, data, text)
 
 
+_LOCATED = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?:(?P<col>\d+):)? (?P<message>.*)$", re.S)
+
+
 def problem_from_error(error: RulePackError, fallback: str) -> Problem:
-    """A `RulePackError` whose message starts with `file:line:` as a Problem (col 1)."""
-    text = error.message
-    head, sep, rest = text.partition(": ")
-    if sep:
-        file, _, line = head.rpartition(":")
-        if file and line.isdigit():
-            return Problem(display_path(Path(file)), int(line), 1, rest)
-    return Problem(fallback, 1, 1, text)
+    """A `RulePackError` whose message starts with `file:line:col:` (or `file:line:`) as a
+    Problem."""
+    found = _LOCATED.match(error.message)
+    if found is None:
+        return Problem(fallback, 1, 1, error.message)
+    return Problem(display_path(Path(found["file"])), int(found["line"]),
+                   int(found["col"] or 1), found["message"])
 
 
 def validation_problems(doc: SourceDoc, exc: ValidationError,

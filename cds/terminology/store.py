@@ -11,6 +11,7 @@ import orjson
 import yaml
 
 from cds.errors import TerminologyError
+from cds.packyaml import parse
 
 MANIFEST = "manifest.yaml"
 VALUESETS = "valuesets"
@@ -41,7 +42,7 @@ def terminology_dir(rules_dir: Path) -> Path:
 def read_manifest(rules_dir: Path) -> list[ManifestEntry]:
     path = terminology_dir(rules_dir) / MANIFEST
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = parse(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise TerminologyError(f"{path}: cannot read the import manifest: {exc}") from exc
     entries = doc.get("valuesets") if isinstance(doc, dict) else None

@@ -65,7 +65,15 @@ def _broken(tmp_path: Path, name: str, old: str, new: str) -> Path:
 
 
 def _line_of(path: Path, needle: str) -> int:
-    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+    return _position_of(path, needle)[0]
+
+
+def _position_of(path: Path, needle: str) -> tuple[int, int]:
+    """(line, col), 1-based, of the first occurrence of `needle`."""
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if needle in line:
+            return number, line.index(needle) + 1
+    raise AssertionError(f"{needle!r} is not in {path}")
 
 
 def test_a_bad_unit_factor_is_reported_at_its_line(tmp_path: Path) -> None:
@@ -87,8 +95,8 @@ def test_an_unknown_value_set_in_dose_response_fails_the_load(tmp_path: Path) ->
     rules = _broken(tmp_path, "medications.yaml", "valuesets: [snri,", "valuesets: [snris,")
     with pytest.raises(RulePackError) as err:
         load_fact_config(rules)
-    line = _line_of(rules / "medications.yaml", "[snris,")
-    assert (f"medications.yaml:{line}: unknown value set 'snris' (did you mean 'snri'? "
+    line, col = _position_of(rules / "medications.yaml", "snris,")
+    assert (f"medications.yaml:{line}:{col}: unknown value set 'snris' (did you mean 'snri'? "
             "valid: ") in err.value.message
 
 
@@ -97,8 +105,8 @@ def test_an_unknown_value_set_in_unknown_products_fails_the_load(tmp_path: Path)
                     "valuesets: [order-check]")
     with pytest.raises(RulePackError) as err:
         load_fact_config(rules)
-    line = _line_of(rules / "medications.yaml", "[order-check]")
-    assert (f"medications.yaml:{line}: unknown value set 'order-check' (did you mean "
+    line, col = _position_of(rules / "medications.yaml", "order-check]")
+    assert (f"medications.yaml:{line}:{col}: unknown value set 'order-check' (did you mean "
             "'order-checked'? valid: ") in err.value.message
 
 
@@ -126,5 +134,5 @@ def test_a_duplicate_key_is_an_error_not_a_silent_overwrite(tmp_path: Path) -> N
     rules = _broken(tmp_path, "medications.yaml", "  QD: 1\n", "  QD: 1\n  QD: 2\n")
     with pytest.raises(RulePackError) as err:
         load_fact_config(rules)
-    line = _line_of(rules / "medications.yaml", "QD: 2")
-    assert f"medications.yaml:{line}: duplicate key 'QD'" in err.value.message
+    line, col = _position_of(rules / "medications.yaml", "QD: 2")
+    assert f"medications.yaml:{line}:{col}: invalid YAML: duplicate key 'QD'" in err.value.message
