@@ -177,10 +177,17 @@ class Card(_Wire):
             raise ValueError("selectionBehavior is required when a card has suggestions")
         return self
 
+    # The private attribute is read from `__pydantic_private__` directly: pydantic's own
+    # attribute access to it costs about 2.5 µs, and policy and ranking read it often.
+    def _stored_meta(self) -> CardMeta | None:
+        private = self.__pydantic_private__
+        return private.get("_meta") if private is not None else None
+
     @property
     def meta(self) -> CardMeta:
         """The card's metadata (a card built without it stands for no rule: rule "")."""
-        return self._meta if self._meta is not None else _NO_META
+        meta = self._stored_meta()
+        return meta if meta is not None else _NO_META
 
     def with_meta(self, meta: CardMeta) -> Card:
         """This card, carrying `meta` (call on a card just built or copied)."""
@@ -190,10 +197,12 @@ class Card(_Wire):
     @property
     def extension(self) -> dict[str, Any] | None:
         """The CDS Hooks `extension` the card is sent with."""
-        return self._meta.extension() if self._meta is not None else None
+        meta = self._stored_meta()
+        return meta.extension() if meta is not None else None
 
     def wire_extra(self) -> dict[str, Any]:
-        return {"extension": self._meta.extension()} if self._meta is not None else {}
+        extension = self.extension
+        return {"extension": extension} if extension is not None else {}
 
 
 _NO_META = CardMeta(rule="")
