@@ -16,8 +16,7 @@ from cds.pipeline import Evaluator
 from cds.rules.packfiles import CardPolicyFile
 from cds.store.audit import rows_of, spool_line
 from cds.store.interfaces import AuditRecord
-
-from .conftest import RULES
+from tests.packs import SHIPPED_RULES as RULES
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 EXT = "org.stresspain.cds"

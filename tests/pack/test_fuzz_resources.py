@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds.authoring.check import load_pack
 from cds.fhir.collect import collect
 from cds.hooks.models import HookRequest
 from cds.pipeline import Evaluator
@@ -33,8 +32,8 @@ JSON_VALUES = st.recursive(
 
 
 @pytest.fixture(scope="module")
-def evaluator() -> Evaluator:
-    return Evaluator(load_pack(ROOT / "rules"))
+def evaluator(shipped_evaluator: Evaluator) -> Evaluator:
+    return shipped_evaluator
 
 
 def _resources(body: dict[str, Any]) -> list[dict[str, Any]]:

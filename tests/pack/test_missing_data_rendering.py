@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from cds.authoring.check import load_pack
 from cds.cards import templating
 from cds.fhir.collect import collect
 from cds.hooks.models import HookRequest
@@ -20,8 +19,8 @@ EXAMPLES = sorted((ROOT / "fhir_examples").glob("*.json"))
 
 
 @pytest.fixture(scope="module")
-def evaluator() -> Evaluator:
-    return Evaluator(load_pack(ROOT / "rules"))
+def evaluator(shipped_evaluator: Evaluator) -> Evaluator:
+    return shipped_evaluator
 
 
 @pytest.mark.parametrize("drop", [(), ("birthDate",), ("birthDate", "gender")])

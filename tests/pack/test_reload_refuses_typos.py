@@ -18,8 +18,8 @@ from cds.fhir.collect import collect
 from cds.pipeline import Evaluator
 from cds.rules.pack import read_pack
 from cds.settings import Settings
-from tests.pack.conftest import RULES
 from tests.pack.examples import EXAMPLES
+from tests.packs import SHIPPED_RULES as RULES
 
 EXAMPLE = "r05-low-activity-chronic-pain.json"  # pain 5/10: the moderate-pain variant
 MODERATE = "    - when: pain.value >= params.pain.moderate\n"

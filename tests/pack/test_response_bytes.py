@@ -8,7 +8,6 @@ from pathlib import Path
 import orjson
 
 from bench.patients import build_request
-from cds.authoring.check import load_pack
 from cds.fhir.collect import collect
 from cds.hooks.models import HookRequest, HookResponse
 from cds.pipeline import Evaluator
@@ -17,8 +16,9 @@ from fhir_examples.generate import NOW
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_response_bytes_match_the_wire_models_json_of_every_example() -> None:
-    evaluator = Evaluator(load_pack(ROOT / "rules"))
+def test_response_bytes_match_the_wire_models_json_of_every_example(
+        shipped_evaluator: Evaluator) -> None:
+    evaluator = shipped_evaluator
     bodies = [json.loads(p.read_text()) for p in sorted((ROOT / "fhir_examples").glob("*.json"))]
     bodies += [build_request(size, seed=3) for size in ("S", "M")]
     cards_seen = 0

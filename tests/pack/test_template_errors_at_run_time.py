@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from cds.app import create_app
 from cds.settings import Settings
-from tests.pack.conftest import RULES
 from tests.pack.examples import EXAMPLES
+from tests.packs import SHIPPED_RULES as RULES
 
 PAIN_LINE = "    - Pain: **{{ pain.value | num }}/10** ("
 # 10 / 0 for this patient's pain of 8/10; the check's sample pain (4, the gate) divides fine

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cds.serving.reload import PackHolder
-from tests.rules.conftest import copy_pack
+from tests.packs import copy_pack
 from tests.rules.standin import standin_fact_config
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cds.cli import app
-from tests.rules.conftest import copy_pack
+from tests.packs import copy_pack
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "fhir_examples" / "r05-low-activity-chronic-pain.json"

@@ -10,9 +10,10 @@ import pytest
 
 from cds.authoring.testing import build_evaluator, iter_cases, run_case
 from cds.errors import RulePackError
+from tests.packs import SHIPPED_RULES
 from tests.rules.standin import PACK, standin_fact_config
 
-BUNDLED = Path(__file__).resolve().parents[2] / "rules"
+BUNDLED = SHIPPED_RULES
 
 
 def _params(name: str, root: Path, loader: Any) -> list[Any]:

@@ -11,7 +11,6 @@ from typing import Any
 import orjson
 import pytest
 
-from cds.authoring.check import load_pack
 from cds.cards import templating
 from cds.cards.codegen import Compiler, Unsupported
 from cds.cards.templating import ENV, Scope, compile_native, compile_text
@@ -19,6 +18,7 @@ from cds.fhir.collect import collect
 from cds.hooks.models import HookRequest
 from cds.pipeline import Evaluator
 from fhir_examples.generate import NOW
+from tests.packs import shipped_pack
 
 ROOT = Path(__file__).resolve().parents[2]
 UNSET = object()
@@ -86,7 +86,7 @@ def _cards(evaluator: Evaluator, requests: list[tuple[str, dict[str, Any]]]) -> 
 def test_the_shipped_pack_renders_the_same_cards_with_and_without_generated_code(
         monkeypatch: pytest.MonkeyPatch) -> None:
     requests = _requests()
-    pack = load_pack(ROOT / "rules")
+    pack = shipped_pack()
     _clear_caches()
     with_generated = _cards(Evaluator(pack), requests)
     _clear_caches()

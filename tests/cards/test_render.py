@@ -11,7 +11,7 @@ from cds.cards import templating
 from cds.cards.templating import Scope, compile_condition, compile_native, num
 from cds.hooks.models import Card
 from cds.pipeline import Evaluator
-from tests.rules.conftest import copy_pack
+from tests.packs import copy_pack
 from tests.rules.standin import standin_fact_config
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
