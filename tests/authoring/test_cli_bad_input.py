@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from cds.cli import app
 from tests.packs import copy_pack
 
+pytestmark = pytest.mark.slow  # each case runs the CLI with a pack load
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "fhir_examples" / "r05-low-activity-chronic-pain.json"
 NOW = "2026-11-20T09:00:00Z"

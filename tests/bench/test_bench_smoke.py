@@ -10,9 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 
 from bench.report import HEADINGS
 from bench.run import main
+
+pytestmark = pytest.mark.slow
 
 
 def test_smoke_run_measures_every_section_and_writes_the_report(tmp_path: Path) -> None:

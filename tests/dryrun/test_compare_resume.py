@@ -8,10 +8,12 @@ import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from tests.dryrun.conftest import dryrun, table
 from tests.dryrun.exports import EXAMPLES, NOW, PATIENT_VIEW, copy_pack, write_export
 
+pytestmark = pytest.mark.slow
 RULES = EXAMPLES.parent / "rules"
 
 

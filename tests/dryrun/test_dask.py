@@ -13,6 +13,8 @@ from distributed import LocalCluster
 from tests.dryrun.conftest import dryrun
 from tests.dryrun.exports import NOW, PATIENT_VIEW, write_export
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def cluster() -> Iterator[LocalCluster]:

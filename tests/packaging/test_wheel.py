@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "LICENSE", "cds", "rules")
 INSTALL_TIMEOUT = 900  # seconds: durable-rules compiles its C engine on a cold cache
 
-pytestmark = pytest.mark.wheel
+pytestmark = [pytest.mark.slow, pytest.mark.wheel]
 
 
 @dataclass(frozen=True)

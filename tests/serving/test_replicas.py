@@ -36,6 +36,7 @@ from tests.serving.processes import cds_serve, free_port, stop_group
 from tests.store.conftest import postgres_schema
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.postgres,
     pytest.mark.redis,
     pytest.mark.skipif(not REUSEPORT_AVAILABLE, reason="needs Linux"),

@@ -30,7 +30,8 @@ from tests.serving.processes import (
     worker_pids,
 )
 
-pytestmark = pytest.mark.skipif(not REUSEPORT_AVAILABLE, reason="needs Linux SO_REUSEPORT")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not REUSEPORT_AVAILABLE, reason="needs Linux SO_REUSEPORT")]
 
 CONNECTIONS = 16
 STARTUP_FAILURE = 3

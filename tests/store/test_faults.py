@@ -30,6 +30,7 @@ from cds.serving.workers import REUSEPORT_AVAILABLE
 from tests.serving.processes import cds_serve, free_port, stop_group, wait_ready, worker_pids
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.postgres,
     pytest.mark.skipif(not REUSEPORT_AVAILABLE, reason="needs Linux SO_REUSEPORT"),
 ]
