@@ -269,7 +269,3 @@ FACT_TYPES: dict[str, FactType] = {
         ),
     )
 }
-
-
-def fact_type(name: str) -> FactType | None:
-    return FACT_TYPES.get(name)

@@ -85,11 +85,6 @@ def _load_yaml(path: Path, local: str) -> _Composed:
     return _Composed(vs, include, _refs(doc, root, "exclude"), doc)
 
 
-def load_valueset(path: Path, local: str) -> ValueSetDef:
-    """One YAML value set on its own (its `include` / `exclude` references unresolved)."""
-    return _load_yaml(path, local).vs
-
-
 def load_imported(path: Path) -> ValueSetDef:
     """An imported expansion (rules/terminology/valuesets/<id>.json)."""
     try:

@@ -3,11 +3,8 @@ service needs prefetched. Kept in the rule pack, never in Python."""
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from cds.errors import RulePackError
 from cds.hookdefs import HookName
 from cds.hooks.models import ServiceDescriptor
 
@@ -70,13 +67,3 @@ class ServiceCatalogue(BaseModel):
             if service.id == service_id:
                 return service
         return None
-
-
-def parse_services(data: Any, origin: str) -> ServiceCatalogue:
-    try:
-        return ServiceCatalogue.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise RulePackError(f"{origin}: {problems}") from exc

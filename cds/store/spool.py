@@ -131,16 +131,6 @@ class Spool:
             if self._finished(segment):
                 self._delete(segment)
 
-    def backlog_bytes(self) -> int:
-        """Bytes written to segments of this process (or adopted) not yet stored."""
-        total = 0
-        for segment in self._segments:
-            try:
-                total += os.fstat(segment.fd).st_size - segment.stored_offset
-            except OSError:
-                continue
-        return total
-
     def reject(self, lines: list[bytes]) -> Path:
         """Keep records the database refused in a file beside the segments, for review."""
         path = self.directory / f"{REJECTED}-{socket.gethostname()}-{os.getpid()}.jsonl"
