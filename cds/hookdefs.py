@@ -6,6 +6,9 @@ validation, `services.yaml` and rule files (`hook`, `hooks`), the fact catalogue
 fact, the test shorthand, the order handling and the dry-run. Adding a hook is one
 `register(HookDef(...))`.
 
+The context models are strict where the spec says MUST and lenient where real EHRs differ
+harmlessly (extra fields are kept; a draftOrders Bundle without `type` is accepted).
+
 The module sits low in the layers (it needs only pydantic) because the FHIR and facts layers,
 below the CDS Hooks wire models, need the hook names too.
 """

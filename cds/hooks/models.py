@@ -1,8 +1,9 @@
-"""CDS Hooks 2.0 wire models: requests, contexts per hook, cards, responses, feedback.
+"""CDS Hooks 2.0 wire models: requests (their `context` checked with the model of its hook in
+cds/hookdefs.py), cards, responses, feedback.
 
 Strict where the spec says MUST (required fields, enumerations, summary length), lenient
-where real EHRs differ harmlessly (unknown extra fields are kept, a draftOrders Bundle
-without `type` is accepted). Responses leave optional fields out rather than sending null.
+where real EHRs differ harmlessly (unknown extra fields are kept). Responses leave optional
+fields out rather than sending null.
 """
 
 from __future__ import annotations
