@@ -8,12 +8,12 @@ suppression, audit and response serialisation.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from typing import Any
 
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Message, Callable[[], Awaitable[Message]],
-                    Callable[[Message], Awaitable[None]]], Awaitable[None]]
+                    Callable[[Message], Awaitable[None]]], Coroutine[Any, Any, None]]
 
 
 def _scope(path: str, body: bytes) -> Message:

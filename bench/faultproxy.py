@@ -14,6 +14,7 @@ import select
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Literal
 
@@ -69,8 +70,8 @@ class FaultProxy:
 
     # --- internals ---------------------------------------------------------------------
 
-    def _spawn(self, target: object, *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
+    def _spawn(self, target: Callable[..., object], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
         thread.start()
         self._threads.append(thread)
 

@@ -8,6 +8,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypedDict
 
 
 def cpu_model() -> str:
@@ -44,6 +45,12 @@ def details() -> dict[str, str]:
     }
 
 
+class _Row(TypedDict):
+    id: str
+    value: int
+    tags: list[str]
+
+
 def python_reference_ms() -> str:
     """The median time of a fixed pure-Python workload (dicts, strings, sorting).
 
@@ -51,8 +58,9 @@ def python_reference_ms() -> str:
     hour; this figure, taken at the start and the end of a run, lets two reports be compared.
     """
     def workload() -> int:
-        rows = [{"id": f"r{i}", "value": (i * 7919) % 1000, "tags": [str(i % 7)]}
-                for i in range(20_000)]
+        rows: list[_Row] = [
+            {"id": f"r{i}", "value": (i * 7919) % 1000, "tags": [str(i % 7)]}
+            for i in range(20_000)]
         rows.sort(key=lambda r: (r["value"], r["id"]))
         return sum(len(r["id"]) + len(r["tags"][0]) for r in rows)
 

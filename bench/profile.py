@@ -51,7 +51,7 @@ def render(profiler: cProfile.Profile, calls: int, top: int) -> str:
     rows = []
     owners: dict[str, float] = {}
     for (filename, line, func), (_cc, ncalls, tottime, cumtime, _callers) in \
-            stats.stats.items():  # type: ignore[attr-defined]
+            stats.stats.items():  # type: ignore[attr-defined]  # not in typeshed's pstats
         where = f"{_short(filename)}:{line}({func})" if line else func
         rows.append((tottime, cumtime, ncalls, where))
         owner = component(filename, func)

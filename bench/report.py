@@ -37,7 +37,7 @@ def _targets(results: Results) -> str:
 def _http(results: Results) -> str:
     if not results.servers:
         return "Not run."
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for run in results.servers:
         if run.failure:
             rows.append((run.workers, "-", "-", "-", "-", "-", "-", "-", "failed"))
@@ -115,7 +115,7 @@ def _rules(results: Results) -> str:
         return "Not run."
     base = next((r.report.server.p50 for r in results.rules
                  if r.extra_rules == 0 and r.report and r.report.server), math.nan)
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for scale in results.rules:
         r = scale.report
         if r is None or r.server is None:

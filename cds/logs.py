@@ -50,6 +50,12 @@ def _add_call_fields(
     return event_dict
 
 
+class _CdsHandler(logging.StreamHandler[TextIO]):
+    """The handler `configure_logging` installs; calling it again replaces it."""
+
+    _cds_handler = True
+
+
 def configure_logging(level: str = "INFO", json: bool = True, stream: TextIO | None = None) -> None:
     """Send every log record to `stream` (stderr), as JSON lines or for a console."""
     # The console renderer draws tracebacks itself; JSON needs them as text.
@@ -67,13 +73,12 @@ def configure_logging(level: str = "INFO", json: bool = True, stream: TextIO | N
             _add_call_fields,
         ],
     )
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = _CdsHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for existing in list(root.handlers):
         if getattr(existing, "_cds_handler", False):
             root.removeHandler(existing)
-    handler._cds_handler = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access",):

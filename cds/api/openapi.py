@@ -123,7 +123,7 @@ def install_openapi(app: FastAPI, request_models: tuple[type[BaseModel], ...]) -
             app.openapi_schema = document
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
 
 
 def _without_none(value: Any) -> Any:

@@ -56,8 +56,7 @@ class FactType:
         return None
 
 
-def _f(name: str, kind: FieldKind, description: str, **kw: object) -> FactField:
-    return FactField(name, kind, description, **kw)  # type: ignore[arg-type]
+_f = FactField
 
 
 _COMMON = (

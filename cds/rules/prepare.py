@@ -121,7 +121,7 @@ class FactPreparer:
         asserted: list[dict[str, Any]] = []
         by_id: dict[str, dict[str, Any]] = {}
         for index, fact in enumerate(facts):
-            plan = self.types.get(fact.get("type"))  # type: ignore[arg-type]
+            plan = self.types.get(fact.get("type", ""))
             if plan is None:
                 continue
             fid = str(fact.get("id") or f"fact-{index}")
