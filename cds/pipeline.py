@@ -27,7 +27,7 @@ from cds.rules.engine import Engine, Match
 from cds.rules.pack import Pack
 from cds.rules.packfiles import CardPolicyFile
 from cds.rules.schema import Suppression
-from cds.rules.source import PackProblems
+from cds.packsource import PackProblems
 
 # Drops cards before merging (suppression) and may add notes for the cards that remain.
 CardFilter = Callable[[list[Card]], tuple[list[Card], Sequence[DataNote]]]

@@ -10,7 +10,7 @@ import pytest
 from cds.errors import RulePackError
 from cds.facts.yamlfile import YamlFile
 from cds.packyaml import parse, position_of
-from cds.rules.source import PackProblems, load_yaml
+from cds.packsource import PackProblems, load_yaml
 
 TEXT = "flag: yes\nswitch: on\nreal: true\nday: 2026-01-01\nlist:\n  - a\n  - {b: no}\n"
 

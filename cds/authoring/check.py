@@ -26,7 +26,7 @@ from cds.hooks.models import SUMMARY_MAX
 from cds.notes import DataNote
 from cds.rules.compiler import compile_pack
 from cds.rules.pack import FactConfigLoader, LoadedTests, Pack, read_pack, without_consequences
-from cds.rules.source import PackProblems, PathItem, Problem
+from cds.packsource import PackProblems, PathItem, Problem
 from cds.suggest import hint, unknown
 
 log = logging.getLogger("cds.rules.pack")  # the name the pack's warnings have always had

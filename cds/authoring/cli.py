@@ -29,7 +29,7 @@ from cds.authoring.vocabulary import pack_vocabulary
 from cds.errors import RequestError
 from cds.pipeline import Evaluator
 from cds.rules.pack import read_pack
-from cds.rules.source import PackProblems
+from cds.packsource import PackProblems
 from cds.settings import Settings
 from cds.suggest import unknown
 

@@ -26,7 +26,7 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 from cds.cards.templating import ENV
 from cds.facts.catalogue import FACT_TYPES
 from cds.rules.dnf import Origin
-from cds.rules.source import PathItem, Problem
+from cds.packsource import PathItem, Problem
 from cds.suggest import hint, unknown
 
 CONTEXT_NAMES = ("params", "rule", "hook", "now", "patient_id", "patient_ref", "matches")

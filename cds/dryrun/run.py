@@ -23,7 +23,7 @@ from cds.dryrun.searchset import parse_query
 from cds.dryrun.tables import RuleInfo
 from cds.errors import RulePackError
 from cds.rules.pack import Pack
-from cds.rules.source import PackProblems
+from cds.packsource import PackProblems
 from cds.settings import Settings
 
 MAX_LISTED_BAD_LINES = 20

@@ -31,7 +31,7 @@ from cds.rules.budget import plan_shards
 from cds.rules.dnf import Branch, CPattern, Expander, Origin, Test
 from cds.rules.operators import OPERATORS, JoinRef
 from cds.rules.schema import Condition, Rule
-from cds.rules.source import Problem
+from cds.packsource import Problem
 
 if TYPE_CHECKING:
     from cds.rules.pack import Pack

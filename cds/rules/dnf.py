@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from cds.rules.operators import OPERATORS, JoinRef, Value, operators
 from cds.rules.schema import AllGroup, AnyGroup, Condition, FieldTest, Pattern, Use
-from cds.rules.source import PathItem, Problem, SourceDoc
+from cds.packsource import PathItem, Problem, SourceDoc
 from cds.suggest import unknown
 
 MAX_BRANCHES = 64

@@ -37,7 +37,7 @@ from cds.rules.packfiles import (
 )
 from cds.rules.params import resolve_params
 from cds.rules.schema import Condition, Definitions, RuleFile
-from cds.rules.source import (
+from cds.packsource import (
     PackProblems,
     PathItem,
     Problem,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from cds.rules.schema import PARAM_REF
-from cds.rules.source import PathItem, Problem, SourceDoc
+from cds.packsource import PathItem, Problem, SourceDoc
 from cds.suggest import unknown
 
 

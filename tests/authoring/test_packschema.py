@@ -38,7 +38,7 @@ from cds.facts.formats import (
     TrendOverrides,
     ValueSetFile,
 )
-from cds.rules.source import load_yaml
+from cds.packsource import load_yaml
 from tests.rules.standin import FIXTURES, PACK, standin_fact_config
 
 RULES = Path(__file__).resolve().parents[2] / "rules"

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from cds.errors import RulePackError
 from cds.packyaml import PosDict, PosList, Span, parse, syntax_error
-from cds.rules.modelpath import keys_of, model_at
+from cds.modelpath import keys_of, model_at
 from cds.suggest import hint, unknown
 
 PathItem = str | int
