@@ -130,20 +130,20 @@ class TrendDefaults(TrendOverrides):
 
     @model_validator(mode="after")
     def _complete(self) -> Self:
-        missing = [f"{name}.{key}" if key else name for name, key in _TREND_LEAVES
-                   if _leaf(self, name, key) is None]
+        missing = [f"{name}.{key}" if key else name for name, key in TREND_LEAVES
+                   if trend_leaf(self, name, key) is None]
         if missing:
             raise ValueError(f"every key is needed here: missing {', '.join(missing)}")
         return self
 
 
-_TREND_LEAVES = (("window_days", ""), ("n", ""), ("min_spacing_days", ""),
+TREND_LEAVES = (("window_days", ""), ("n", ""), ("min_spacing_days", ""),
                  ("worsening", "min_delta"), ("worsening", "min_pct"),
                  ("improving", "max_ratio"), ("chronic", "min_value"),
                  ("chronic", "min_span_days"))
 
 
-def _leaf(trend: TrendOverrides, name: str, key: str) -> Any:
+def trend_leaf(trend: TrendOverrides, name: str, key: str) -> Any:
     """trend.name (.key): None when it is not given."""
     value = getattr(trend, name)
     return getattr(value, key) if key and value is not None else value

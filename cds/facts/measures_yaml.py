@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 from cds.facts.factfiles import FactsFile, FactsReader
-from cds.facts.formats import Measure, MeasuresFile, TrendOverrides
+from cds.facts.formats import TREND_LEAVES, Measure, MeasuresFile, TrendOverrides, trend_leaf
 from cds.facts.packdefs import ComputeDef, MeasureDef, TrendDef
 from cds.suggest import unknown
 
 
 def _trend(spec: TrendOverrides, base: TrendDef | None) -> TrendDef:
-    """`spec` over `base` (trend_defaults, complete by its model, when `base` is None)."""
-
-    def pick(value: float | None, inherited: float | None) -> float:
-        chosen = value if value is not None else inherited
-        assert chosen is not None  # TrendDefaults requires every key
-        return chosen
-
-    w, i, c = spec.worsening, spec.improving, spec.chronic
-    return TrendDef(
-        window_days=pick(spec.window_days, base and base.window_days),
-        n=int(pick(spec.n, base and base.n)),
-        min_spacing_days=pick(spec.min_spacing_days, base and base.min_spacing_days),
-        worsening_min_delta=pick(w and w.min_delta, base and base.worsening_min_delta),
-        worsening_min_pct=pick(w and w.min_pct, base and base.worsening_min_pct),
-        improving_max_ratio=pick(i and i.max_ratio, base and base.improving_max_ratio),
-        chronic_min_value=pick(c and c.min_value, base and base.chronic_min_value),
-        chronic_min_span_days=pick(c and c.min_span_days, base and base.chronic_min_span_days),
-    )
+    """`spec` over `base` (`spec` is trend_defaults, complete by its model, without one)."""
+    given = {f"{name}_{key}" if key else name: trend_leaf(spec, name, key)
+             for name, key in TREND_LEAVES}
+    if base is not None:
+        given = {key: getattr(base, key) if value is None else value
+                 for key, value in given.items()}
+    return TrendDef(**given)
 
 
 def _compute(spec: Measure) -> ComputeDef | None:
