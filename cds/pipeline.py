@@ -22,12 +22,12 @@ from cds.facts.extract import extract
 from cds.hooks.models import Card
 from cds.hooks.services import ServiceCatalogue
 from cds.notes import DataNote
+from cds.packsource import PackProblems
 from cds.rules.compiler import compile_pack
 from cds.rules.engine import Engine, Match
 from cds.rules.pack import Pack
 from cds.rules.packfiles import CardPolicyFile
 from cds.rules.schema import Suppression
-from cds.rules.source import PackProblems
 
 # Drops cards before merging (suppression) and may add notes for the cards that remain.
 CardFilter = Callable[[list[Card]], tuple[list[Card], Sequence[DataNote]]]

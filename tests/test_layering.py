@@ -25,6 +25,8 @@ LAYERS: tuple[str, ...] = (
     "errors",         # the one error tree
     "suggest",        # "did you mean" hints
     "notes",          # DataNote: what a call could not use, and why
+    "modelpath",      # which pydantic model validates the value at a path of a pack file
+    "packsource",     # pack files with positions: problems at file:line:col, pydantic errors
     "hookdefs",       # the hook registry: each CDS Hook, its context model, its orders
     "settings",       # CDS_* settings
     "logs",           # log set-up and per-call context

@@ -43,11 +43,11 @@ from cds.cards.templating import (
     template_strings,
 )
 from cds.hooks.models import SUMMARY_MAX
+from cds.packsource import PathItem, Problem
 from cds.rules.dnf import Origin
 from cds.rules.engine import Match
 from cds.rules.pack import Pack
 from cds.rules.schema import ActionSpec, Rule, SuggestionSpec
-from cds.rules.source import PathItem, Problem
 from cds.suggest import unknown
 
 _NOW = datetime(2026, 1, 1, tzinfo=UTC)

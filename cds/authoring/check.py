@@ -24,9 +24,9 @@ from cds.cards.notes import EngineTextRenderer
 from cds.cards.templating import filter_pattern, known_filters, unknown_filters
 from cds.hooks.models import SUMMARY_MAX
 from cds.notes import DataNote
+from cds.packsource import PackProblems, PathItem, Problem
 from cds.rules.compiler import compile_pack
 from cds.rules.pack import FactConfigLoader, LoadedTests, Pack, read_pack, without_consequences
-from cds.rules.source import PackProblems, PathItem, Problem
 from cds.suggest import hint, unknown
 
 log = logging.getLogger("cds.rules.pack")  # the name the pack's warnings have always had

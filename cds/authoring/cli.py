@@ -27,9 +27,9 @@ from cds.authoring.packschema import file_kind, kind_schema, render, write_schem
 from cds.authoring.testing import build_evaluator, run_tests
 from cds.authoring.vocabulary import pack_vocabulary
 from cds.errors import RequestError
+from cds.packsource import PackProblems
 from cds.pipeline import Evaluator
 from cds.rules.pack import read_pack
-from cds.rules.source import PackProblems
 from cds.settings import Settings
 from cds.suggest import unknown
 

@@ -1,11 +1,11 @@
 """JSON Schemas of every kind of pack file, for editors: `cds rules schema --out DIR`.
 
 Each schema is generated from the pydantic model that loads the file (for the facts files,
-which are read by hand, from the models of cds.facts.formats) and then given the pack's own
-ids as enums: fields marked `vocab(...)` list the pack's measures, value sets, templates,
-override reasons, rules ...; conditions get one schema per fact type from the fact
-catalogue (conditionschema.py); "@group.name" parameters are listed where a number may be
-one. The enums depend on the pack, so a pack commits the schemas generated from itself.
+the models of cds.facts.formats) and then given the pack's own ids as enums: fields marked
+`vocab(...)` list the pack's measures, value sets, templates, override reasons, rules ...;
+conditions get one schema per fact type from the fact catalogue (conditionschema.py);
+"@group.name" parameters are listed where a number may be one. The enums depend on the
+pack, so a pack commits the schemas generated from itself.
 
 The dialect is JSON Schema draft-07, the one VS Code's YAML extension implements.
 """

@@ -25,8 +25,8 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 
 from cds.cards.templating import ENV
 from cds.facts.catalogue import FACT_TYPES
+from cds.packsource import PathItem, Problem
 from cds.rules.dnf import Origin
-from cds.rules.source import PathItem, Problem
 from cds.suggest import hint, unknown
 
 CONTEXT_NAMES = ("params", "rule", "hook", "now", "patient_id", "patient_ref", "matches")

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from cds.facts.catalogue import FACT_TYPES, FactField
+from cds.packsource import Problem
 from cds.rules.dnf import Branch, CPattern, Expander, Origin, Test, normalise
 from cds.rules.operators import OPERATORS, JoinRef, operators
 from cds.rules.pack import Pack
 from cds.rules.schema import AllGroup, AnyGroup, Condition, Pattern
-from cds.rules.source import Problem
 from cds.suggest import hint, unknown
 
 GLOBAL_NAMES = frozenset({"matches", "params", "rule", "hook", "now", "patient_id",

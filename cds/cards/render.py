@@ -41,11 +41,11 @@ from cds.cards.templating import (
 )
 from cds.hooks.card_meta import CardMeta
 from cds.hooks.models import SUMMARY_MAX, Action, Card, Coding, Link, Source, Suggestion
+from cds.packsource import PathItem, Problem
 from cds.rules.dnf import Origin
 from cds.rules.engine import Match
 from cds.rules.pack import Pack
 from cds.rules.schema import CardSpec, Rule, SuggestionSpec
-from cds.rules.source import PathItem, Problem
 from cds.suggest import unknown
 
 # Finds a resource of the call by relative reference ("MedicationRequest/123").

@@ -22,8 +22,8 @@ from cds.dryrun.results import BASE, OTHER, build_tables, write_tables
 from cds.dryrun.searchset import parse_query
 from cds.dryrun.tables import RuleInfo
 from cds.errors import RulePackError
+from cds.packsource import PackProblems
 from cds.rules.pack import Pack
-from cds.rules.source import PackProblems
 from cds.settings import Settings
 
 MAX_LISTED_BAD_LINES = 20

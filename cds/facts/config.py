@@ -4,19 +4,21 @@ all read from `rules/` once at load and cross-checked, so a typo fails the load 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NoReturn
 
 import yaml
+from pydantic import BaseModel
 
 from cds.errors import RulePackError
 from cds.facts.codes import Code
-from cds.facts.instruments_yaml import parse_instruments
-from cds.facts.measures_yaml import parse_measures
-from cds.facts.medications_yaml import parse_medications
+from cds.facts.factfiles import FactsFile, FactsReader
+from cds.facts.formats import InstrumentsFile, MeasuresFile, MedicationsFile, PatientStatusFile
+from cds.facts.instruments_yaml import instrument_defs
+from cds.facts.measures_yaml import measure_defs
+from cds.facts.medications_yaml import drug_map
 from cds.facts.packdefs import (
     ComputeDef,
     DrugMap,
@@ -29,7 +31,6 @@ from cds.facts.packdefs import (
 )
 from cds.facts.products_table import ingredient_codes, load_product_table, name_index
 from cds.facts.valuesets import ValueSetIndex, load_valuesets
-from cds.facts.yamlfile import YamlFile
 from cds.packyaml import parse
 from cds.suggest import unknown
 
@@ -122,35 +123,50 @@ def local_codesystem(rules_dir: Path) -> str:
 
 
 def load_measures(rules_dir: Path, local: str | None = None) -> dict[str, MeasureDef]:
-    local = local or local_codesystem(rules_dir)
-    return parse_measures(YamlFile.load(rules_dir / "measures.yaml"), local)
+    reader = FactsReader(local or local_codesystem(rules_dir))
+    file = reader.read(rules_dir / "measures.yaml", MeasuresFile)
+    measures = measure_defs(reader, file) if file else {}
+    reader.raise_problems()
+    return measures
 
 
 def load_instruments(rules_dir: Path, local: str | None = None
                      ) -> tuple[dict[str, InstrumentDef], dict[Code, float]]:
-    local = local or local_codesystem(rules_dir)
-    return parse_instruments(YamlFile.load(rules_dir / "instruments.yaml"), local)
+    reader = FactsReader(local or local_codesystem(rules_dir))
+    file = reader.read(rules_dir / "instruments.yaml", InstrumentsFile)
+    instruments = instrument_defs(reader, file) if file else ({}, {})
+    reader.raise_problems()
+    return instruments
 
 
 def load_fact_config(rules_dir: Path) -> FactConfig:
-    """Load and cross-check the facts files of the pack in `rules_dir`."""
-    local = local_codesystem(rules_dir)
-    measures = load_measures(rules_dir, local)
-    inst_doc = YamlFile.load(rules_dir / "instruments.yaml")
-    instruments, scores = parse_instruments(inst_doc, local)
-    med_doc = YamlFile.load(rules_dir / "medications.yaml")
-    drugs = parse_medications(med_doc)
+    """Load and cross-check the facts files of the pack in `rules_dir`; `PackProblems` lists
+    every problem of every facts file."""
+    reader = FactsReader(local_codesystem(rules_dir))
+    measures_file = reader.read(rules_dir / "measures.yaml", MeasuresFile)
+    inst_file = reader.read(rules_dir / "instruments.yaml", InstrumentsFile)
+    med_file = reader.read(rules_dir / "medications.yaml", MedicationsFile)
+    status_path = rules_dir / "patient-status.yaml"
+    status_file = reader.read(status_path, PatientStatusFile) if status_path.exists() else None
+    valuesets = load_valuesets(reader, rules_dir / "valuesets",
+                               imported=rules_dir / "terminology" / "valuesets")
+    if measures_file is None or inst_file is None or med_file is None:
+        reader.raise_problems()
+    assert measures_file is not None and inst_file is not None and med_file is not None
+    measures = measure_defs(reader, measures_file)
+    instruments, scores = instrument_defs(reader, inst_file)
+    drugs = drug_map(reader, med_file)
     imported, brands = load_product_table(rules_dir / "terminology" / "products.json",
                                           drugs.ingredients)
     products = {**imported, **drugs.products}
-    valuesets = load_valuesets(rules_dir / "valuesets", local,
-                               imported=rules_dir / "terminology" / "valuesets")
-    names = _unknown_product_names(drugs, products, brands, valuesets, local)
+    names = _unknown_product_names(drugs, products, brands, valuesets, reader.local)
     drugs = replace(drugs, products=products, names=names,
                     names_max_words=max(map(len, names), default=0))
-    pregnancy = _pregnancy(rules_dir / "patient-status.yaml", valuesets, measures)
-    config = FactConfig(local, measures, instruments, scores, drugs, valuesets, pregnancy)
-    _cross_check(config, inst_doc, med_doc)
+    pregnancy = _pregnancy(reader, status_file, valuesets, measures) if status_file else None
+    config = FactConfig(reader.local, measures, instruments, scores, drugs, valuesets,
+                        pregnancy)
+    _cross_check(reader, config, inst_file, med_file)
+    reader.raise_problems()
     return config
 
 
@@ -168,54 +184,41 @@ def _unknown_product_names(drugs: DrugMap, products: Mapping[str, Product],
                       lambda part: any(c in members for c in ingredient_codes(part, local)))
 
 
-def _pregnancy(path: Path, valuesets: Mapping[str, ValueSetDef],
-               measures: Mapping[str, MeasureDef]) -> PregnancyDef | None:
-    """rules/patient-status.yaml `pregnancy` (format in that file's header); optional."""
-    if not path.exists():
-        return None
-    doc = YamlFile.load(path)
-    root = doc.root if isinstance(doc.root, dict) else {}
-    doc.only(root, {"pregnancy"}, "patient-status.yaml")
-    node = doc.mapping(root, "pregnancy")
-    doc.only(node, {"valuesets", "measure"}, "pregnancy")
-    ids = tuple(str(x) for x in doc.sequence(node, "valuesets"))
-    missing = [i for i in ids if i not in valuesets]
-    if missing:
-        _fail_at_item(doc, node, "valuesets", missing[0],
-                      unknown("value set", missing[0], sorted(valuesets)))
-    measure = doc.text(node, "measure", required=False)
-    if measure is not None and measure not in measures:
-        doc.fail(node, "measure", unknown("measure", measure, measures))
-    return PregnancyDef(frozenset(ids), measure)
+def _pregnancy(reader: FactsReader, file: FactsFile[PatientStatusFile],
+               valuesets: Mapping[str, ValueSetDef], measures: Mapping[str, MeasureDef]
+               ) -> PregnancyDef:
+    """rules/patient-status.yaml `pregnancy` (format in that file's header)."""
+    spec = file.model.pregnancy
+    _known_valuesets(reader, file, ("pregnancy", "valuesets"), spec.valuesets, valuesets)
+    if spec.measure is not None and spec.measure not in measures:
+        reader.report(file, ("pregnancy", "measure"), unknown("measure", spec.measure, measures))
+    return PregnancyDef(frozenset(spec.valuesets), spec.measure)
 
 
-def _cross_check(config: FactConfig, inst_doc: YamlFile, med_doc: YamlFile) -> None:
-    inst_node = inst_doc.root["instruments"]
+def _cross_check(reader: FactsReader, config: FactConfig, inst_file: FactsFile[InstrumentsFile],
+                 med_file: FactsFile[MedicationsFile]) -> None:
     for iid, inst in config.instruments.items():
         if inst.total not in config.measures_by_code:
-            inst_doc.fail(inst_node[iid], "total", f"instrument '{iid}': total "
-                          f"{inst.total[1]} is not a code of any measure in measures.yaml")
-    drugs = config.drugs
-    dr = med_doc.root["dose_response"]
-    if drugs.dose_response_measure not in config.measures:
-        med_doc.fail(dr, "measure", unknown("measure", drugs.dose_response_measure,
-                                            config.measures))
-    for key, ids, node in (("valuesets", tuple(drugs.dose_not_needed),
-                            med_doc.root.get("dose_not_needed") or {}),
-                           ("valuesets", drugs.dose_response_valuesets, dr),
-                           ("valuesets", drugs.cns_valuesets,
-                            med_doc.root["totals"]["cns_active_count"]),
-                           ("valuesets", drugs.name_valuesets,
-                            med_doc.root.get("unknown_products") or {})):
-        missing = [i for i in ids if i not in config.valuesets]
-        if missing:
-            _fail_at_item(med_doc, node, key, missing[0],
-                          unknown("value set", missing[0], sorted(config.valuesets)))
+            reader.report(inst_file, ("instruments", iid, "total"),
+                          f"instrument '{iid}': total {inst.total[1]} is not a code of any "
+                          "measure in measures.yaml")
+    meds = med_file.model
+    if meds.dose_response.measure not in config.measures:
+        reader.report(med_file, ("dose_response", "measure"),
+                      unknown("measure", meds.dose_response.measure, config.measures))
+    for where, ids in ((("dose_not_needed", "valuesets"),
+                        meds.dose_not_needed and meds.dose_not_needed.valuesets),
+                       (("dose_response", "valuesets"), meds.dose_response.valuesets),
+                       (("totals", "cns_active_count", "valuesets"),
+                        meds.totals.cns_active_count.valuesets),
+                       (("unknown_products", "valuesets"),
+                        meds.unknown_products and meds.unknown_products.valuesets)):
+        _known_valuesets(reader, med_file, where, ids or [], config.valuesets)
 
 
-def _fail_at_item(doc: YamlFile, node: Any, key: str, item: str, message: str) -> NoReturn:
-    """Fail at `item` in the list `node[key]` (at the key when the list is not there)."""
-    items = node.get(key) if isinstance(node, dict) else None
-    if isinstance(items, list) and item in map(str, items):
-        doc.fail(items, [str(i) for i in items].index(item), message)
-    doc.fail(node, key, message)
+def _known_valuesets(reader: FactsReader, file: FactsFile[BaseModel], where: tuple[str, ...],
+                     ids: Sequence[str], valuesets: Mapping[str, ValueSetDef]) -> None:
+    """Report each id of the list at `where` that is not a value set, at its item."""
+    for i, vid in enumerate(ids):
+        if vid not in valuesets:
+            reader.report(file, (*where, i), unknown("value set", vid, sorted(valuesets)))

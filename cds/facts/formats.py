@@ -1,18 +1,28 @@
 """The facts files of a pack (measures, instruments, medications, value sets, patient status)
-as pydantic models: the source of their JSON Schemas (`cds rules schema`).
-
-The loaders (measures_yaml.py, instruments_yaml.py, medications_yaml.py, valuesets.py,
-config.py) read these files by hand, with line numbers and cross-checks; these models
-describe the same keys and values for editors, and tests hold both to the same key sets and
-to the shipped files. A field marked with `vocab(name)` takes its values from the pack
-(measure ids, value-set ids ...): the schema builder lists them as an enum.
+as pydantic models: the loaders validate each file with its model (every mistake of a file
+reported at its file:line:col) and the JSON Schemas are generated from them
+(`cds rules schema`). What needs more than one file (a value-set id that exists, a total
+that is a measure's code) is checked by the loaders on the validated models. A field marked
+with `vocab(name)` takes its values from the pack (measure ids, value-set ids ...): the
+schema builder lists them as an enum.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 
 def vocab(name: str) -> dict[str, Any]:
@@ -23,7 +33,32 @@ def vocab(name: str) -> dict[str, Any]:
 
 
 FRACTION = r"^\s*-?\d+(\.\d+)?\s*(/\s*\d+(\.\d+)?\s*)?$"
-Number = float | Annotated[str, StringConstraints(pattern=FRACTION)]
+
+
+def _number(value: Any) -> Any:
+    """A number, or a fraction written as text ("1/60") for exact unit factors."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number")
+    if isinstance(value, str):
+        num, sep, den = value.replace(" ", "").partition("/")
+        try:
+            return float(num) / float(den) if sep else float(num)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError("must be a number (or a fraction such as 1/60)") from None
+    return value
+
+
+def _number_schema(**bounds: float) -> WithJsonSchema:
+    return WithJsonSchema({"anyOf": [{"type": "number", **bounds},
+                                     {"type": "string", "pattern": FRACTION}]})
+
+
+Number = Annotated[float, BeforeValidator(_number), _number_schema()]
+NonNegative = Annotated[float, BeforeValidator(_number), Field(ge=0), _number_schema(minimum=0)]
+Positive = Annotated[float, BeforeValidator(_number), Field(gt=0),
+                     _number_schema(exclusiveMinimum=0)]
+Ratio = Annotated[float, BeforeValidator(_number), Field(gt=0, lt=1),
+                  _number_schema(exclusiveMinimum=0, exclusiveMaximum=1)]
 CodeText = Annotated[str, StringConstraints(pattern=r"^\S+#[^#\s]+$")]
 Mark = Literal["V", "C", "U"]
 
@@ -37,40 +72,45 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _keyed(key: str, message: str) -> PydanticCustomError:
+    """An error of a model's validator about its key `key` (reported at that key)."""
+    return PydanticCustomError("operand", message, {"key": key})
+
+
 # ---- measures.yaml -------------------------------------------------------------------------
 
 
 class Worsening(_Strict):
     """A series is worsening when it never decreases and rises by `min_delta` or `min_pct`."""
 
-    min_delta: Number | None = Field(default=None, description="Rise last - first that counts "
+    min_delta: NonNegative | None = Field(default=None, description="Rise last - first that counts "
                                                                "as worsening")
-    min_pct: Number | None = Field(default=None, description="Rise in percent of the first "
+    min_pct: NonNegative | None = Field(default=None, description="Rise in percent of the first "
                                                              "reading that counts as worsening")
 
 
 class Improving(_Strict):
-    max_ratio: Number | None = Field(default=None, description="Improving when last <= "
-                                                               "max_ratio x first (0 to 1)")
+    max_ratio: Ratio | None = Field(default=None, description="Improving when last <= "
+                                                              "max_ratio x first (0 to 1)")
 
 
 class Chronic(_Strict):
-    min_value: Number | None = Field(default=None, description="Readings at or above this "
+    min_value: NonNegative | None = Field(default=None, description="Readings at or above this "
                                                                "count towards span_ge_90d")
-    min_span_days: Number | None = Field(default=None, description="Two such readings this many "
-                                                                   "days apart: span_ge_90d yes")
+    min_span_days: NonNegative | None = Field(default=None, description="Two such readings "
+                                              "this many days apart: span_ge_90d yes")
 
 
 class TrendOverrides(_Strict):
     """How a series of readings is judged; a measure's `trend` mapping overrides any of these
     keys of `trend_defaults`."""
 
-    window_days: Number | None = Field(default=None, description="Readings older than this are "
-                                                                 "not used")
+    window_days: NonNegative | None = Field(default=None, description="Readings older than "
+                                                                      "this are not used")
     n: int | None = Field(default=None, ge=2, description="Readings used: the latest, then each "
                                                           "at least min_spacing_days before the "
                                                           "one picked after it")
-    min_spacing_days: Number | None = Field(default=None, description="Least days between two "
+    min_spacing_days: NonNegative | None = Field(default=None, description="Least days between two "
                                                                       "readings used")
     worsening: Worsening | None = Field(default=None, description="When the trend is "
                                                                   "`worsening`")
@@ -88,6 +128,26 @@ class TrendDefaults(TrendOverrides):
 
     model_config = ConfigDict(json_schema_extra={"required": _ALL_TREND})
 
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        missing = [f"{name}.{key}" if key else name for name, key in TREND_LEAVES
+                   if trend_leaf(self, name, key) is None]
+        if missing:
+            raise ValueError(f"every key is needed here: missing {', '.join(missing)}")
+        return self
+
+
+TREND_LEAVES = (("window_days", ""), ("n", ""), ("min_spacing_days", ""),
+                 ("worsening", "min_delta"), ("worsening", "min_pct"),
+                 ("improving", "max_ratio"), ("chronic", "min_value"),
+                 ("chronic", "min_span_days"))
+
+
+def trend_leaf(trend: TrendOverrides, name: str, key: str) -> Any:
+    """trend.name (.key): None when it is not given."""
+    value = getattr(trend, name)
+    return getattr(value, key) if key and value is not None else value
+
 
 class CockcroftGault(_Strict):
     creatinine: str = Field(description="Measure id of serum creatinine (mg/dL)",
@@ -104,6 +164,12 @@ class Compute(_Strict):
 
     model_config = ConfigDict(json_schema_extra={
         "oneOf": [{"required": ["product"]}, {"required": ["cockcroft_gault"]}]})
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        if (self.product is None) == (self.cockcroft_gault is None):
+            raise ValueError("'compute' needs exactly one of: cockcroft_gault, product")
+        return self
 
     product: list[str] | None = Field(default=None, min_length=2, max_length=2,
                                       description="Two measure ids: a x b of readings on the "
@@ -127,7 +193,7 @@ class Measure(_Strict):
                                          "questionnaire total with one of these codes feeds "
                                          "the measure too. Required unless `compute`")
     unit: str = Field(description="Canonical UCUM unit of the fact's value")
-    units: dict[str, Number] | None = Field(default=None, description="Other accepted units "
+    units: dict[str, Positive] | None = Field(default=None, description="Other accepted units "
                                             "(any case) -> factor: canonical = value x factor; "
                                             "a fraction such as 1/60 is allowed")
     unitless: bool | None = Field(default=None, description="true: a value without a unit is "
@@ -147,6 +213,14 @@ class Measure(_Strict):
     mark: Mark | None = Field(default=None, description=_MARK)
     source: str | None = Field(default=None, description=_SOURCE)
     note: str | None = Field(default=None, description=_NOTE)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.range[0] > self.range[1]:
+            raise _keyed("range", "'range' low is above high")
+        if self.codes is None and self.compute is None:
+            raise _keyed("codes", "missing required key 'codes' (required unless 'compute')")
+        return self
 
 
 class MeasuresFile(_Strict):
@@ -192,6 +266,24 @@ class Instrument(_Strict):
     source: str | None = Field(default=None, description=_SOURCE)
     note: str | None = Field(default=None, description=_NOTE)
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.score == "item" and len(self.items) != 1:
+            raise _keyed("score", "'score: item' needs exactly one item")
+        keys = {_key(item) for item in self.items}
+        if self.reverse is not None and not {_key(i) for i in self.reverse.items} <= keys:
+            raise _keyed("reverse", "reverse lists codes that are not items: " + ", ".join(
+                sorted({_key(i) for i in self.reverse.items} - keys)))
+        for link_id, target in (self.aliases or {}).items():
+            if _key(target) not in keys:
+                raise _keyed("aliases", f"alias '{link_id}' points at '{target}', not an item")
+        return self
+
+
+def _key(code: str) -> str:
+    """The item key of a `system#code`: the code."""
+    return code.rpartition("#")[2]
+
 
 class InstrumentsFile(_Strict):
     """rules/instruments.yaml: how questionnaire responses are recognised and scored."""
@@ -205,8 +297,15 @@ class InstrumentsFile(_Strict):
 # ---- medications.yaml ----------------------------------------------------------------------
 
 
+def _lower_case(name: str) -> str:
+    if name != name.lower():
+        raise ValueError(f"ingredient name '{name}' must be lower case")
+    return name
+
+
 class IngredientSpec(_Strict):
-    name: str = Field(pattern=r"^[^A-Z]+$", description="Ingredient name, lower case")
+    name: Annotated[str, AfterValidator(_lower_case)] = Field(
+        description="Ingredient name, lower case", json_schema_extra={"pattern": r"^[^A-Z]+$"})
     mark: Mark = Field(description=_MARK)
     source: str = Field(description=_SOURCE)
     note: str | None = Field(default=None, description=_NOTE)
@@ -223,6 +322,12 @@ class ProductSpec(_Strict):
     mark: Mark = Field(description=_MARK)
     source: str = Field(description=_SOURCE)
     note: str | None = Field(default=None, description=_NOTE)
+
+    @model_validator(mode="after")
+    def _strength_given(self) -> Self:
+        if self.strength is None and self.tty in ("SCD", "SBD"):
+            raise ValueError(f"an {self.tty} needs a 'strength'")
+        return self
 
 
 class MmeFactorSpec(_Strict):
@@ -347,6 +452,13 @@ class ValueSetFile(_Strict):
     mark: Mark | None = Field(default=None, description=_MARK)
     source: str | None = Field(default=None, description=_SOURCE)
     note: str | None = Field(default=None, description=_NOTE)
+
+    @model_validator(mode="after")
+    def _has_members(self) -> Self:
+        if self.codes is None and not (self.include or self.prefixes):
+            raise ValueError("missing required key 'codes' (required unless include or "
+                             "prefixes)")
+        return self
 
 
 # ---- patient-status.yaml -------------------------------------------------------------------

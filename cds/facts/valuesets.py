@@ -30,15 +30,12 @@ import orjson
 
 from cds.errors import RulePackError
 from cds.facts.codes import Code, resolve_system
+from cds.facts.factfiles import FactsFile, FactsReader
+from cds.facts.formats import ValueSetFile
 from cds.facts.packdefs import ValueSetDef
-from cds.facts.yamlfile import YamlFile
 from cds.suggest import unknown
 
 KINDS = frozenset({"medication", "condition", "referral", "encounter", "measure"})
-_KEYS = {"id", "title", "description", "applies_to", "codes", "mark", "source", "note",
-         "include", "exclude", "prefixes"}
-_CODE_KEYS = {"system", "code", "display", "mark", "source", "note"}
-_PREFIX_KEYS = {"system", "prefix", "display", "mark", "source", "note"}
 
 
 @dataclass(frozen=True)
@@ -46,43 +43,17 @@ class _Composed:
     """A YAML value set before its `include` / `exclude` references are resolved."""
 
     vs: ValueSetDef
-    include: tuple[str, ...]
-    exclude: tuple[str, ...]
-    doc: YamlFile
+    file: FactsFile[ValueSetFile]
 
 
-def _refs(doc: YamlFile, root: dict[str, object], key: str) -> tuple[str, ...]:
-    return tuple(str(x) for x in doc.sequence(root, key, required=False))
-
-
-def _load_yaml(path: Path, local: str) -> _Composed:
-    doc = YamlFile.load(path)
-    root = doc.root
-    if not isinstance(root, dict):
-        doc.fail(root, None, "a value set must be a mapping")
-    doc.only(root, _KEYS, "value set")
-    vid = doc.text(root, "id")
-    applies = frozenset(str(k) for k in doc.sequence(root, "applies_to", required=False))
-    if applies - KINDS:
-        doc.fail(root, "applies_to", f"'applies_to' must be among {', '.join(sorted(KINDS))}")
-    codes: set[Code] = set()
-    include = _refs(doc, root, "include")
-    prefixes: set[Code] = set()
-    pseq = doc.sequence(root, "prefixes", required=False)
-    for i, entry in enumerate(pseq):
-        if not isinstance(entry, dict):
-            doc.fail(pseq, i, "each prefix must be a mapping {system, prefix, ...}")
-        doc.only(entry, _PREFIX_KEYS, "value-set prefix")
-        prefixes.add((resolve_system(doc.text(entry, "system"), local), doc.text(entry, "prefix")))
-    seq = doc.sequence(root, "codes", required=not (include or prefixes))
-    for i, entry in enumerate(seq):
-        if not isinstance(entry, dict):
-            doc.fail(seq, i, "each code must be a mapping {system, code, ...}")
-        doc.only(entry, _CODE_KEYS, "value-set code")
-        codes.add((resolve_system(doc.text(entry, "system"), local), doc.text(entry, "code")))
-    vs = ValueSetDef(vid, doc.text(root, "title"), applies, frozenset(codes),
-                     prefixes=frozenset(prefixes))
-    return _Composed(vs, include, _refs(doc, root, "exclude"), doc)
+def _composed(file: FactsFile[ValueSetFile], local: str) -> _Composed:
+    model = file.model
+    codes = frozenset((resolve_system(e.system, local), str(e.code)) for e in model.codes or ())
+    prefixes = frozenset((resolve_system(e.system, local), str(e.prefix))
+                         for e in model.prefixes or ())
+    vs = ValueSetDef(model.id, model.title, frozenset(model.applies_to or ()), codes,
+                     prefixes=prefixes)
+    return _Composed(vs, file)
 
 
 def load_imported(path: Path) -> ValueSetDef:
@@ -97,55 +68,59 @@ def load_imported(path: Path) -> ValueSetDef:
                             "re-run `cds terminology import`") from exc
 
 
-def load_valuesets(directory: Path, local: str, imported: Path | None = None
+def load_valuesets(reader: FactsReader, directory: Path, imported: Path | None = None
                    ) -> dict[str, ValueSetDef]:
     """The pack's value sets: imported expansions, then the YAML files (whose `include` and
     `exclude` may name any of them)."""
     out: dict[str, ValueSetDef] = {}
     sources: dict[str, Path] = {}
-
-    def add(vs: ValueSetDef, path: Path) -> None:
-        if vs.id in out:
-            raise RulePackError(f"{path}:1: duplicate value-set id '{vs.id}' "
-                                f"(also in {sources[vs.id]})")
-        out[vs.id], sources[vs.id] = vs, path
-
     if imported is not None and imported.is_dir():
         for path in sorted(imported.glob("*.json")):
-            add(load_imported(path), path)
-    composed: list[_Composed] = []
-    if directory.is_dir():
-        for path in sorted(directory.glob("*.yaml")):
-            item = _load_yaml(path, local)
-            add(item.vs, path)
-            composed.append(item)
-    pending = {item.vs.id: item for item in composed if item.include or item.exclude}
+            vs = load_imported(path)
+            if vs.id in out:
+                raise RulePackError(f"{path}:1: duplicate value-set id '{vs.id}' "
+                                    f"(also in {sources[vs.id]})")
+            out[vs.id], sources[vs.id] = vs, path
+    pending: dict[str, _Composed] = {}
+    for path in sorted(directory.glob("*.yaml")) if directory.is_dir() else ():
+        file = reader.read(path, ValueSetFile)
+        if file is None:
+            continue
+        item = _composed(file, reader.local)
+        if item.vs.id in out:
+            reader.report(file, ("id",), f"duplicate value-set id '{item.vs.id}' "
+                                         f"(also in {sources[item.vs.id]})")
+            continue
+        out[item.vs.id], sources[item.vs.id] = item.vs, path
+        if file.model.include or file.model.exclude:
+            pending[item.vs.id] = item
     for vid in list(pending):
-        _resolve(vid, pending, out, ())
+        _resolve(reader, vid, pending, out, ())
     return out
 
 
-def _resolve(vid: str, pending: dict[str, _Composed], out: dict[str, ValueSetDef],
-             chain: tuple[str, ...]) -> ValueSetDef:
+def _resolve(reader: FactsReader, vid: str, pending: dict[str, _Composed],
+             out: dict[str, ValueSetDef], chain: tuple[str, ...]) -> ValueSetDef:
     """`out[vid]` with its include/exclude references resolved (depth first, no cycles)."""
     item = pending.pop(vid, None)
     if item is None:
         return out[vid]
 
-    def codes_of(key: str, ids: tuple[str, ...]) -> frozenset[Code]:
-        found: set[Code] = set()
-        for ref in ids:
+    def resolved(key: str, ids: list[str] | None) -> list[ValueSetDef]:
+        found = []
+        for i, ref in enumerate(ids or ()):
             if ref not in out or ref == vid or ref in chain:
-                item.doc.fail(item.doc.root, key, f"value set '{vid}': {key} names "
+                reader.report(item.file, (key, i), f"value set '{vid}': {key} names "
                               + (f"'{ref}', which includes it in turn" if ref in out
                                  else unknown("value set", ref, sorted(out))))
-            found |= _resolve(ref, pending, out, (*chain, vid)).codes
-        return frozenset(found)
+            else:
+                found.append(_resolve(reader, ref, pending, out, (*chain, vid)))
+        return found
 
-    included = [_resolve(ref, pending, out, (*chain, vid)) for ref in item.include
-                if ref in out and ref != vid and ref not in chain]
-    out[vid] = replace(item.vs, codes=item.vs.codes | codes_of("include", item.include),
-                       excludes=codes_of("exclude", item.exclude),
+    included = resolved("include", item.file.model.include)
+    excluded = resolved("exclude", item.file.model.exclude)
+    out[vid] = replace(item.vs, codes=item.vs.codes.union(*(v.codes for v in included)),
+                       excludes=frozenset().union(*(v.codes for v in excluded)),
                        prefixes=item.vs.prefixes.union(*(v.prefixes for v in included)))
     return out[vid]
 

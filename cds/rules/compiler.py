@@ -27,11 +27,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from cds.packsource import Problem
 from cds.rules.budget import plan_shards
 from cds.rules.dnf import Branch, CPattern, Expander, Origin, Test
 from cds.rules.operators import OPERATORS, JoinRef
 from cds.rules.schema import Condition, Rule
-from cds.rules.source import Problem
 
 if TYPE_CHECKING:
     from cds.rules.pack import Pack

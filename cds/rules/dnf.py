@@ -13,9 +13,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cds.packsource import PathItem, Problem, SourceDoc
 from cds.rules.operators import OPERATORS, JoinRef, Value, operators
 from cds.rules.schema import AllGroup, AnyGroup, Condition, FieldTest, Pattern, Use
-from cds.rules.source import PathItem, Problem, SourceDoc
 from cds.suggest import unknown
 
 MAX_BRANCHES = 64

@@ -27,6 +27,16 @@ from pydantic import BaseModel, ValidationError
 from cds.errors import RulePackError
 from cds.facts.config import FactConfig, load_fact_config
 from cds.hooks.services import ServiceCatalogue
+from cds.packsource import (
+    PackProblems,
+    PathItem,
+    Problem,
+    SourceDoc,
+    display_path,
+    load_yaml,
+    problem_from_error,
+    validation_problems,
+)
 from cds.rules.dnf import Origin
 from cds.rules.packfiles import (
     CardPolicyFile,
@@ -37,16 +47,6 @@ from cds.rules.packfiles import (
 )
 from cds.rules.params import resolve_params
 from cds.rules.schema import Condition, Definitions, RuleFile
-from cds.rules.source import (
-    PackProblems,
-    PathItem,
-    Problem,
-    SourceDoc,
-    display_path,
-    load_yaml,
-    problem_from_error,
-    validation_problems,
-)
 from cds.rules.testspec import RuleTests
 
 FactConfigLoader = Callable[[Path], "FactConfig"]
@@ -299,5 +299,7 @@ def _read_fact_config(reader: _Reader, pack: Pack, loader: FactConfigLoader | No
         loader = load_fact_config
     try:
         pack.fact_config = loader(pack.root)
+    except PackProblems as exc:
+        reader.problems.extend(exc.problems)
     except RulePackError as exc:
         reader.problems.append(problem_from_error(exc, display_path(pack.root)))

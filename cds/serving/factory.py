@@ -16,7 +16,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 from cds.app import create_app
 from cds.logs import configure_logging
-from cds.rules.source import PackProblems
+from cds.packsource import PackProblems
 from cds.settings import Settings
 
 log = logging.getLogger("cds.app")

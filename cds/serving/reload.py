@@ -21,9 +21,9 @@ from pathlib import Path
 
 from cds.authoring.testing import build_evaluator
 from cds.errors import RulePackError
+from cds.packsource import PackProblems
 from cds.pipeline import Evaluator
 from cds.rules.pack import FactConfigLoader
-from cds.rules.source import PackProblems
 
 log = logging.getLogger("cds.rules.reload")  # the name its log lines have always had
 LOGGED_PROBLEMS = 10  # a refusal logs this many problems (`cds rules check` lists them all)

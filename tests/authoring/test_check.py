@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cds.authoring.check import check_dir, load_pack
-from cds.rules.source import PackProblems
+from cds.packsource import PackProblems
 from tests.rules.standin import FIXTURES, PACK, standin_fact_config
 
 INVALID = sorted(p for p in (FIXTURES / "invalid").iterdir() if p.is_dir())

@@ -26,19 +26,7 @@ from cds.authoring.packschema import (
     pack_schemas,
     render,
 )
-from cds.facts import instruments_yaml, measures_yaml, medications_yaml, valuesets
-from cds.facts.formats import (
-    CodeEntry,
-    Instrument,
-    Measure,
-    MeasuresFile,
-    MedicationsFile,
-    PatientStatusFile,
-    PrefixEntry,
-    TrendOverrides,
-    ValueSetFile,
-)
-from cds.rules.source import load_yaml
+from cds.packsource import load_yaml
 from tests.rules.standin import FIXTURES, PACK, standin_fact_config
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
@@ -233,21 +221,6 @@ def test_a_new_measure_enters_the_schemas_when_they_are_regenerated(tmp_path):
     standin.write_text(standin.read_text().replace("measures: [", "measures: [pian, "))
     schemas = pack_schemas(root, standin_fact_config)
     assert _errors(schemas["rule.schema.json"], root / "rules" / "R90-bad.yaml") == []
-
-
-@pytest.mark.parametrize(("model", "keys"), [
-    (MeasuresFile, {"trend_defaults", "measures"}),
-    (Measure, measures_yaml._MEASURE_KEYS),
-    (TrendOverrides, measures_yaml._TREND_KEYS),
-    (Instrument, instruments_yaml._KEYS),
-    (MedicationsFile, medications_yaml._ROOT_KEYS),
-    (ValueSetFile, valuesets._KEYS),
-    (CodeEntry, valuesets._CODE_KEYS),
-    (PrefixEntry, valuesets._PREFIX_KEYS),
-    (PatientStatusFile, {"pregnancy"}),
-])
-def test_the_facts_file_models_have_the_keys_their_loaders_read(model, keys):
-    assert {f.alias or name for name, f in model.model_fields.items()} == set(keys)
 
 
 def test_the_schema_command_writes_one_schema_per_kind(tmp_path):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from cds.authoring.templatecheck import TemplateNames
+from cds.packsource import load_yaml
 from cds.rules.dnf import Origin
-from cds.rules.source import load_yaml
 
 PARAMS = {"pain": {"moderate": 4, "severe": 7}, "statuses": ["active"]}
 BINDINGS = {"pain": {"measure"}, "drug": {"medication"}}

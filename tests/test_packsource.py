@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds.rules.source import PackProblems, load_yaml
+from cds.packsource import PackProblems, load_yaml
 
 
 def test_yes_no_and_dates_stay_text_and_only_true_false_are_booleans(tmp_path):
